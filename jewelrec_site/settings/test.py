@@ -1,0 +1,16 @@
+"""Test settings: the same configuration as base, isolated state and fast hashing."""
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("JEWELREC_VAR_DIR", tempfile.mkdtemp(prefix="jewelrec-test-"))
+
+from .base import *  # noqa: E402,F401,F403
+from .base import VAR_DIR  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MEDIA_ROOT = Path(VAR_DIR) / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,145 @@
+"""Job rows: the one place that records the state of long work.
+
+Tasks call ``job_run`` around their service call; services report progress through the
+``JobReporter`` they are handed, so the ML core never sees Django.
+"""
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from recommender.models import Job
+
+MAX_LOG_LINES = 500
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when a merchandiser asked to cancel it."""
+
+
+class JobAlreadyRunning(Exception):
+    """Raised when a job of a kind that must run alone is started twice."""
+
+
+def job_create(*, kind: str, params: dict[str, Any] | None = None, user=None, message: str = "Queued") -> Job:
+    return Job.objects.create(kind=kind, params=params or {}, created_by=user, message=message)
+
+
+def job_append_log(job: Job, message: str) -> None:
+    line = {"at": timezone.now().isoformat(timespec="seconds"), "message": message[:1000]}
+    job.log = (list(job.log) + [line])[-MAX_LOG_LINES:]
+
+
+class JobReporter:
+    """Progress callback handed to services. Writes at most every ``min_interval`` seconds."""
+
+    def __init__(self, job: Job, min_interval: float = 0.5) -> None:
+        self.job = job
+        self.min_interval = min_interval
+        self._last_write = 0.0
+
+    def __call__(self, progress: float, message: str = "", *, log: bool = False, force: bool = False) -> None:
+        import time
+
+        now = time.monotonic()
+        self.job.progress = max(0.0, min(1.0, float(progress)))
+        if message:
+            self.job.message = message[:500]
+            if log:
+                job_append_log(self.job, message)
+        if force or log or now - self._last_write >= self.min_interval:
+            self._last_write = now
+            self.job.heartbeat_at = timezone.now()
+            Job.objects.filter(pk=self.job.pk).update(
+                progress=self.job.progress,
+                message=self.job.message,
+                log=self.job.log,
+                heartbeat_at=self.job.heartbeat_at,
+            )
+            if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+                raise JobCancelled(f"Job {self.job.pk} was cancelled.")
+
+    def log(self, message: str) -> None:
+        self(self.job.progress, message, log=True)
+
+
+def job_start(job: Job, *, celery_task_id: str = "") -> Job:
+    job.status = Job.Status.RUNNING
+    job.started_at = job.started_at or timezone.now()
+    job.heartbeat_at = timezone.now()
+    job.celery_task_id = celery_task_id or job.celery_task_id
+    job.error = ""
+    job_append_log(job, "Started")
+    job.save(update_fields=["status", "started_at", "heartbeat_at", "celery_task_id", "error", "log"])
+    return job
+
+
+def job_finish(job: Job, *, result: dict[str, Any] | None = None, message: str = "Done") -> Job:
+    job.status = Job.Status.SUCCEEDED
+    job.progress = 1.0
+    job.message = message[:500]
+    job.result = result or {}
+    job.finished_at = timezone.now()
+    job_append_log(job, message)
+    job.save(update_fields=["status", "progress", "message", "result", "finished_at", "log"])
+    return job
+
+
+def job_fail(job: Job, *, error: str, cancelled: bool = False) -> Job:
+    job.status = Job.Status.CANCELLED if cancelled else Job.Status.FAILED
+    job.error = error
+    job.message = ("Cancelled" if cancelled else f"Failed: {error.splitlines()[0] if error else ''}")[:500]
+    job.finished_at = timezone.now()
+    job_append_log(job, job.message)
+    job.save(update_fields=["status", "error", "message", "finished_at", "log"])
+    return job
+
+
+def job_request_cancel(job: Job) -> Job:
+    """Ask a job to stop. A queued job is cancelled at once; a running one at its next report."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.is_finished:
+            return job
+        job.cancel_requested = True
+        job.save(update_fields=["cancel_requested"])
+        if job.status == Job.Status.QUEUED:
+            job_fail(job, error="Cancelled before it started.", cancelled=True)
+    return job
+
+
+@contextmanager
+def job_running(job_id: int, *, celery_task_id: str = "") -> Iterator[tuple[Job, JobReporter]]:
+    """Mark a job running for the duration of the block, and record how it ended.
+
+    A job already finished (a redelivered message after success) is skipped by the
+    caller checking ``job.is_finished`` before entering.
+    """
+    job = Job.objects.get(pk=job_id)
+    job_start(job, celery_task_id=celery_task_id)
+    reporter = JobReporter(job)
+    try:
+        yield job, reporter
+    except JobCancelled as exc:
+        job_fail(job, error=str(exc), cancelled=True)
+    except Exception as exc:  # noqa: BLE001 - any failure must land in the job row
+        job_fail(job, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
+        raise
+
+
+def job_execute(job_id: int, work: Callable[[Job, JobReporter], dict[str, Any] | None], *, celery_task_id: str = "") -> Job:
+    """Run ``work`` for a job unless it already finished; the common body of every task."""
+    job = Job.objects.get(pk=job_id)
+    if job.is_finished:
+        return job
+    if job.cancel_requested:
+        return job_fail(job, error="Cancelled before it started.", cancelled=True)
+    with job_running(job_id, celery_task_id=celery_task_id) as (job, reporter):
+        result = work(job, reporter) or {}
+        job_finish(job, result=result, message=str(result.get("message", "Done")))
+    return Job.objects.get(pk=job_id)

@@ -1,0 +1,24 @@
+"""Database models, split by area and re-exported here so ``recommender.models.X`` works."""
+from .catalog import Customer, Item, ItemImage, MembershipTier
+from .embeddings import EncoderOutput, ItemVector
+from .events import Event
+from .jobs import Job
+from .serving import ApiKey, ApiRequestLog, MerchandisingRule
+from .training import ModelVersion, PromotionEvent, RecommenderSettings
+
+__all__ = [
+    "ApiKey",
+    "ApiRequestLog",
+    "Customer",
+    "EncoderOutput",
+    "Event",
+    "Item",
+    "ItemImage",
+    "ItemVector",
+    "Job",
+    "MembershipTier",
+    "MerchandisingRule",
+    "ModelVersion",
+    "PromotionEvent",
+    "RecommenderSettings",
+]
