@@ -1,0 +1,5 @@
+"""Celery tasks: thin interfaces (ids in, one service call, failure bookkeeping).
+
+Every task module is imported here so the worker registers them all.
+"""
+from . import maintenance  # noqa: F401
