@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_results",
     "django_celery_beat",
     "recommender",
@@ -164,6 +165,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("JEWELREC_API_RATE", "6000/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -175,7 +178,25 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Jewelry recommendations with cross-category transfer learning.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets come from the installed sidecar package: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
+
+# --- Cache (throttling, serving freshness checks) -------------------------------------
+_cache_url = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url.startswith("redis")
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jewelrec"}
+    )
+}
+
+# Largest JSON body the storefront API accepts (an events batch of ~1,000 events fits).
+JEWELREC_API_MAX_BODY_BYTES = int(os.environ.get("JEWELREC_API_MAX_BODY_BYTES", 1024 * 1024))
 
 # --- JewelRec ------------------------------------------------------------------------
 # Where the sample data lives; never copied into the repository.
