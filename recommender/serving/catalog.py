@@ -1,0 +1,221 @@
+"""The serving catalog: every jewelry item as numpy arrays, loaded once per process.
+
+Scenarios score and filter whole arrays instead of querying rows per request. The
+snapshot is rebuilt when the catalog's fingerprint changes (checked at most every
+``REFRESH_SECONDS``) and swapped in with one assignment, so a request always sees one
+consistent snapshot.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from recommender.models import Event, Item, ItemImage, ItemVector
+
+REFRESH_SECONDS = 5.0
+# Popularity moves with every event; rebuilding this often keeps it fresh without
+# rebuilding per event.
+MAX_AGE_SECONDS = 300.0
+NEW_ITEM_DAYS = 30
+
+_TYPE_ALIASES = {"earrings": "earring"}
+
+
+def canonical_type(product_type: str) -> str:
+    """'Earrings' and 'Earring' are one type to a shopper; compare types through this."""
+    value = (product_type or "").strip().lower()
+    return _TYPE_ALIASES.get(value, value)
+
+
+@dataclass
+class ServingCatalog:
+    fingerprint: tuple
+    built_at: float
+    item_pk: np.ndarray
+    external_ids: list[str]
+    titles: list[str]
+    product_types: list[str]  # as stored, for display
+    types: np.ndarray  # canonical lower-case type per row (object array)
+    colours: np.ndarray  # lower-case colour name
+    materials: np.ndarray
+    tags: list[frozenset[str]]
+    descriptions: list[str]
+    price: np.ndarray  # float, NaN when unknown
+    currency: list[str]
+    tier_rank: np.ndarray  # 0 = open to everyone, else minimum membership rank
+    tier_code: list[str]
+    is_active: np.ndarray
+    in_stock: np.ndarray
+    is_new: np.ndarray
+    popularity: np.ndarray  # purchases in the last 30 days of data, recency weighted
+    buyers: np.ndarray  # distinct purchase counts (all time)
+    image_urls: list[str]
+    vectors: np.ndarray  # (n, d) L2-normalised fused item vectors, zeros where missing
+    has_vector: np.ndarray
+    vector_version: str
+    row_of: dict[str, int] = field(default_factory=dict)
+    pk_row: dict[int, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.external_ids)
+
+    def rows_for(self, external_ids) -> list[int]:
+        return [self.row_of[i] for i in external_ids if i in self.row_of]
+
+
+def catalog_fingerprint() -> tuple:
+    agg = Item.objects.filter(is_jewelry=True).aggregate(n=Count("id"), changed=Max("updated_at"))
+    vec = ItemVector.objects.filter(item__is_jewelry=True).aggregate(n=Count("id"), changed=Max("updated_at"))
+    photos = ItemImage.objects.filter(item__is_jewelry=True).aggregate(n=Count("id"), last=Max("id"))
+    return (agg["n"], agg["changed"], vec["n"], vec["changed"], photos["n"], photos["last"])
+
+
+def _popularity(item_pks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Recency-weighted purchase counts: the newest day of data weighs 1, a week back 0.5."""
+    last = Event.objects.filter(event_type=Event.Type.PURCHASE).aggregate(last=Max("timestamp"))["last"]
+    pop = np.zeros(len(item_pks), dtype=np.float32)
+    buyers = np.zeros(len(item_pks), dtype=np.float32)
+    if last is None:
+        return pop, buyers
+    pos = {int(pk): i for i, pk in enumerate(item_pks)}
+    rows = (
+        Event.objects.filter(item__is_jewelry=True, event_type=Event.Type.PURCHASE)
+        .values_list("item_id", "timestamp")
+    )
+    half_life = timedelta(days=7).total_seconds()
+    for item_id, ts in rows.iterator(chunk_size=5000):
+        i = pos.get(item_id)
+        if i is None:
+            continue
+        age = (last - ts).total_seconds()
+        pop[i] += 0.5 ** (age / half_life)
+        buyers[i] += 1
+    return pop, buyers
+
+
+def catalog_build() -> ServingCatalog:
+    fingerprint = catalog_fingerprint()
+    items = list(
+        Item.objects.filter(is_jewelry=True)
+        .select_related("exclusive_tier")
+        .only(
+            "id", "external_id", "title", "product_type", "colour", "material", "style_tags", "description",
+            "price", "currency", "is_active", "in_stock", "created_at", "exclusive_tier__rank", "exclusive_tier__code",
+        )
+        .order_by("id")
+    )
+    n = len(items)
+    item_pk = np.fromiter((it.id for it in items), dtype=np.int64, count=n)
+    first_photo: dict[int, str] = {}
+    for item_id, name in (
+        ItemImage.objects.filter(item__is_jewelry=True).order_by("item_id", "position", "id").values_list("item_id", "image")
+    ):
+        first_photo.setdefault(item_id, name)
+    from django.core.files.storage import default_storage
+
+    newest = max((it.created_at for it in items), default=timezone.now())
+    new_cutoff = newest - timedelta(days=NEW_ITEM_DAYS)
+    pop, buyers = _popularity(item_pk)
+    vectors, has_vector, version = _load_vectors(item_pk)
+    catalog = ServingCatalog(
+        fingerprint=fingerprint,
+        built_at=time.monotonic(),
+        item_pk=item_pk,
+        external_ids=[it.external_id for it in items],
+        titles=[it.title for it in items],
+        product_types=[it.product_type for it in items],
+        types=np.array([canonical_type(it.product_type) for it in items], dtype=object),
+        colours=np.array([(it.colour or "").lower() for it in items], dtype=object),
+        materials=np.array([(it.material or "").lower() for it in items], dtype=object),
+        tags=[frozenset(str(t).lower() for t in (it.style_tags or [])) for it in items],
+        descriptions=[it.description for it in items],
+        price=np.array([float(it.price) if it.price is not None else np.nan for it in items], dtype=np.float64),
+        currency=[it.currency for it in items],
+        tier_rank=np.array([it.exclusive_tier.rank if it.exclusive_tier_id else 0 for it in items], dtype=np.int16),
+        tier_code=[it.exclusive_tier.code if it.exclusive_tier_id else "" for it in items],
+        is_active=np.array([it.is_active for it in items], dtype=bool),
+        in_stock=np.array([it.in_stock for it in items], dtype=bool),
+        # Recently added items, or ones nobody bought yet, fill the feed's exploration slots.
+        is_new=np.array([it.created_at >= new_cutoff for it in items], dtype=bool) | (buyers == 0),
+        popularity=pop,
+        buyers=buyers,
+        image_urls=[default_storage.url(first_photo[it.id]) if it.id in first_photo else "" for it in items],
+        vectors=vectors,
+        has_vector=has_vector,
+        vector_version=version,
+    )
+    catalog.row_of = {eid: i for i, eid in enumerate(catalog.external_ids)}
+    catalog.pk_row = {int(pk): i for i, pk in enumerate(item_pk)}
+    return catalog
+
+
+def _load_vectors(item_pk: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    pos = {int(pk): i for i, pk in enumerate(item_pk)}
+    rows = list(
+        ItemVector.objects.filter(item__is_jewelry=True, vector__isnull=False)
+        .exclude(dim=0)
+        .values_list("item_id", "vector", "dim", "fusion_version")
+    )
+    dim = max((r[2] for r in rows), default=0)
+    if dim == 0:
+        return np.zeros((len(item_pk), 0), dtype=np.float32), np.zeros(len(item_pk), dtype=bool), ""
+    vectors = np.zeros((len(item_pk), dim), dtype=np.float32)
+    has = np.zeros(len(item_pk), dtype=bool)
+    versions: dict[str, int] = {}
+    for item_id, blob, d, version in rows:
+        i = pos.get(item_id)
+        if i is None or d != dim:
+            continue
+        vectors[i] = np.frombuffer(bytes(blob), dtype="<f4", count=d)
+        has[i] = True
+        versions[version] = versions.get(version, 0) + 1
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors /= np.maximum(norms, 1e-8)
+    version = max(versions, key=versions.get) if versions else ""
+    return vectors, has, version
+
+
+class _CatalogHolder:
+    """Process-wide holder; the lock only serialises rebuilds, readers never wait on it."""
+
+    def __init__(self) -> None:
+        self._catalog: ServingCatalog | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+
+    def get(self) -> ServingCatalog:
+        now = time.monotonic()
+        catalog = self._catalog
+        if catalog is not None and now - self._checked_at < REFRESH_SECONDS:
+            return catalog
+        with self._lock:
+            if self._catalog is not None and time.monotonic() - self._checked_at < REFRESH_SECONDS:
+                return self._catalog
+            stale = self._catalog is None or time.monotonic() - self._catalog.built_at > MAX_AGE_SECONDS
+            if stale or catalog_fingerprint() != self._catalog.fingerprint:
+                self._catalog = catalog_build()
+            self._checked_at = time.monotonic()
+            return self._catalog
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._checked_at = 0.0
+            self._catalog = None
+
+
+_holder = _CatalogHolder()
+
+
+def serving_catalog() -> ServingCatalog:
+    return _holder.get()
+
+
+def serving_catalog_invalidate() -> None:
+    """Tests and writers in this process call this to see their change at once."""
+    _holder.invalidate()

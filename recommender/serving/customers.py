@@ -1,0 +1,77 @@
+"""What serving knows about a customer at request time: tier and recent behaviour.
+
+Read fresh on every request (two indexed queries), so an event posted a moment ago
+changes the very next recommendation without retraining.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from recommender.models import Customer, Event
+
+HISTORY_LIMIT = 50
+EVENT_WEIGHTS = {"view": 0.25, "favorite": 0.5, "add_to_cart": 0.75, "purchase": 1.0}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    item_pk: int
+    external_id: str
+    title: str
+    product_type: str
+    is_jewelry: bool
+    event_type: str
+    weight: float
+
+
+@dataclass
+class CustomerContext:
+    external_id: str | None
+    known: bool
+    tier_rank: int = 0
+    tier_code: str = "none"
+    history: list[HistoryEntry] = field(default_factory=list)  # most recent first, one per item
+    purchased_pks: set[int] = field(default_factory=set)
+
+    @property
+    def is_member(self) -> bool:
+        return self.tier_rank > 0
+
+
+def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LIMIT) -> CustomerContext:
+    if not external_id:
+        return CustomerContext(external_id=None, known=False)
+    customer = Customer.objects.select_related("tier").filter(external_id=external_id).first()
+    if customer is None:
+        return CustomerContext(external_id=external_id, known=False)
+    rows = (
+        Event.objects.filter(customer_id=customer.pk)
+        .order_by("-timestamp", "-id")
+        .values_list("item_id", "item__external_id", "item__title", "item__product_type", "item__is_jewelry", "event_type")
+        [: history_limit * 4]
+    )
+    history: list[HistoryEntry] = []
+    seen: dict[int, int] = {}
+    purchased: set[int] = set()
+    for item_pk, ext, title, ptype, is_jewelry, etype in rows:
+        if etype == Event.Type.PURCHASE:
+            purchased.add(item_pk)
+        weight = EVENT_WEIGHTS.get(etype, 0.25)
+        if item_pk in seen:
+            # One entry per item, carrying its strongest signal.
+            idx = seen[item_pk]
+            if weight > history[idx].weight:
+                history[idx] = HistoryEntry(item_pk, ext, title, ptype, is_jewelry, etype, weight)
+            continue
+        if len(history) < history_limit:
+            seen[item_pk] = len(history)
+            history.append(HistoryEntry(item_pk, ext, title, ptype, is_jewelry, etype, weight))
+    tier = customer.tier
+    return CustomerContext(
+        external_id=external_id,
+        known=True,
+        tier_rank=tier.rank if tier else 0,
+        tier_code=tier.code if tier else "none",
+        history=history,
+        purchased_pks=purchased,
+    )

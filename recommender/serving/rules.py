@@ -1,0 +1,92 @@
+"""Merchandising rules applied to a ranked list, the same way in every scenario."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from django.db.models import Q
+from django.utils import timezone
+
+from recommender.models import MerchandisingRule
+
+from .catalog import ServingCatalog, canonical_type
+
+# A boost of weight w multiplies the item's rank score by (1 + w); a bury divides it.
+# Scores are shifted to be positive first, so the direction holds for any scorer.
+
+
+@dataclass(frozen=True)
+class Rule:
+    action: str
+    target: str
+    value: str
+    position: int | None
+    weight: float
+    name: str
+
+
+def rules_active(scenario: str, now=None) -> list[Rule]:
+    now = now or timezone.now()
+    qs = MerchandisingRule.objects.filter(is_enabled=True).filter(
+        Q(starts_at__isnull=True) | Q(starts_at__lte=now), Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    )
+    rules = []
+    for r in qs:
+        if r.scenarios and scenario not in r.scenarios:
+            continue
+        rules.append(Rule(r.action, r.target, r.value.strip().lower() if r.target != "item" else r.value.strip(),
+                          r.position, r.weight, r.name))
+    return rules
+
+
+def rule_mask(rule: Rule, catalog: ServingCatalog) -> np.ndarray:
+    n = len(catalog)
+    if rule.target == "item":
+        mask = np.zeros(n, dtype=bool)
+        row = catalog.row_of.get(rule.value)
+        if row is not None:
+            mask[row] = True
+        return mask
+    if rule.target == "type":
+        return catalog.types == canonical_type(rule.value)
+    if rule.target == "colour":
+        return (catalog.colours == rule.value) | (catalog.materials == rule.value)
+    if rule.target == "tag":
+        return np.fromiter((rule.value in tags for tags in catalog.tags), dtype=bool, count=n)
+    return np.zeros(n, dtype=bool)
+
+
+def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+    """Exclude, boost and bury by adjusting scores; pins are placed after ranking."""
+    adjusted = scores.astype(np.float64, copy=True)
+    finite = np.isfinite(adjusted)
+    if finite.any():
+        # Shift so every score is >= 1: multiplicative boosts then never flip direction.
+        adjusted[finite] = adjusted[finite] - adjusted[finite].min() + 1.0
+    for rule in rules:
+        mask = rule_mask(rule, catalog)
+        if rule.action == MerchandisingRule.Action.EXCLUDE:
+            eligible &= ~mask
+        elif rule.action == MerchandisingRule.Action.BOOST:
+            adjusted[mask] *= 1.0 + max(rule.weight, 0.0)
+        elif rule.action == MerchandisingRule.Action.BURY:
+            adjusted[mask] /= 1.0 + max(rule.weight, 0.0)
+    return adjusted
+
+
+def rules_apply_pins(rules: list[Rule], catalog: ServingCatalog, ranked: list[int], eligible: np.ndarray, k: int) -> tuple[list[int], set[int]]:
+    """Put pinned (eligible) items at their 1-based positions; returns the list and the pinned rows."""
+    pins = sorted((r for r in rules if r.action == MerchandisingRule.Action.PIN and r.target == "item"),
+                  key=lambda r: r.position or 1)
+    pinned: set[int] = set()
+    result = list(ranked)
+    for rule in pins:
+        row = catalog.row_of.get(rule.value)
+        if row is None or not eligible[row]:
+            continue  # a pin never overrides exclusivity, activity or exclusions
+        if row in result:
+            result.remove(row)
+        position = max(1, min(rule.position or 1, k)) - 1
+        result.insert(position, row)
+        pinned.add(row)
+    return result[:k], pinned
