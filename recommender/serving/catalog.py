@@ -59,6 +59,8 @@ class ServingCatalog:
     vectors: np.ndarray  # (n, d) L2-normalised fused item vectors, zeros where missing
     has_vector: np.ndarray
     vector_version: str
+    # Per item, the non-jewelry product types its buyers bought most (for reasons).
+    co_buy_types: list[list[str]] = field(default_factory=list)
     row_of: dict[str, int] = field(default_factory=dict)
     pk_row: dict[int, int] = field(default_factory=dict)
 
@@ -150,9 +152,34 @@ def catalog_build() -> ServingCatalog:
         has_vector=has_vector,
         vector_version=version,
     )
+    catalog.co_buy_types = _co_buy_types(item_pk)
     catalog.row_of = {eid: i for i, eid in enumerate(catalog.external_ids)}
     catalog.pk_row = {int(pk): i for i, pk in enumerate(item_pk)}
     return catalog
+
+
+def _co_buy_types(item_pks: np.ndarray, top: int = 3) -> list[list[str]]:
+    """For each jewelry item, the top non-jewelry product types bought by its buyers."""
+    from collections import Counter, defaultdict
+
+    pos = {int(pk): i for i, pk in enumerate(item_pks)}
+    buyers_of: dict[int, set[int]] = defaultdict(set)
+    for item_id, customer_id in Event.objects.filter(
+        item__is_jewelry=True, event_type=Event.Type.PURCHASE
+    ).values_list("item_id", "customer_id").iterator(chunk_size=5000):
+        if item_id in pos:
+            buyers_of[customer_id].add(pos[item_id])
+    counts: list[Counter] = [Counter() for _ in range(len(item_pks))]
+    if buyers_of:
+        customer_ids = list(buyers_of)
+        for start in range(0, len(customer_ids), 900):
+            chunk = customer_ids[start:start + 900]
+            for customer_id, ptype in Event.objects.filter(
+                customer_id__in=chunk, item__is_jewelry=False, event_type=Event.Type.PURCHASE
+            ).values_list("customer_id", "item__product_type"):
+                for row in buyers_of[customer_id]:
+                    counts[row][ptype] += 1
+    return [[t for t, _ in c.most_common(top)] for c in counts]
 
 
 def _load_vectors(item_pk: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:

@@ -1,0 +1,95 @@
+"""The active model version, loaded once per process and swapped atomically.
+
+Each process checks which version is active at most every ``CHECK_SECONDS``; a newly
+promoted version is loaded completely before one assignment makes it visible, so a
+request sees either the old model or the new one, never half of either. Versions named
+explicitly (the preview's side-by-side comparison) are kept in a small LRU.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+
+from recommender.models import ModelVersion
+
+from .rankers import Ranker
+
+logger = logging.getLogger(__name__)
+CHECK_SECONDS = 2.0
+MAX_CACHED_VERSIONS = 3
+
+
+class _ModelHolder:
+    def __init__(self) -> None:
+        self._active: Ranker | None = None
+        self._active_id: int | None = None
+        self._checked_at = 0.0
+        self._lock = threading.Lock()
+        self._named: OrderedDict[str, Ranker] = OrderedDict()
+
+    def active(self) -> Ranker | None:
+        if time.monotonic() - self._checked_at < CHECK_SECONDS:
+            return self._active
+        with self._lock:
+            if time.monotonic() - self._checked_at < CHECK_SECONDS:
+                return self._active
+            row = ModelVersion.objects.filter(is_active=True).only("id", "name", "artifact_dir", "model_type").first()
+            if row is None:
+                self._active, self._active_id = None, None
+            elif row.id != self._active_id:
+                try:
+                    ranker = _load(row)
+                except Exception:  # noqa: BLE001 - a broken artifact must not take serving down
+                    logger.exception("could not load model version %s; keeping the previous one", row.name)
+                else:
+                    self._active, self._active_id = ranker, row.id  # the atomic swap
+            self._checked_at = time.monotonic()
+            return self._active
+
+    def named(self, name: str) -> Ranker | None:
+        with self._lock:
+            if name in self._named:
+                self._named.move_to_end(name)
+                return self._named[name]
+        row = ModelVersion.objects.filter(name=name, status=ModelVersion.Status.READY).first()
+        if row is None:
+            return None
+        ranker = _load(row)
+        with self._lock:
+            self._named[name] = ranker
+            while len(self._named) > MAX_CACHED_VERSIONS:
+                self._named.popitem(last=False)
+        return ranker
+
+    def reset(self) -> None:
+        with self._lock:
+            self._active, self._active_id, self._checked_at = None, None, 0.0
+            self._named.clear()
+
+
+def _load(row: ModelVersion) -> Ranker:
+    from .model_ranker import ModelRanker
+
+    return ModelRanker.load(row)
+
+
+_holder = _ModelHolder()
+
+
+def active_ranker(version_name: str | None = None) -> Ranker | None:
+    """The ranker of ``version_name`` (preview comparisons) or of the active version; None if none."""
+    if version_name:
+        from .errors import NotFoundError
+
+        ranker = _holder.named(version_name)
+        if ranker is None:
+            raise NotFoundError(f"Unknown or unfinished model version '{version_name}'.", field="model_version")
+        return ranker
+    return _holder.active()
+
+
+def model_store_reset() -> None:
+    """Forget loaded models (tests; a promotion in this process)."""
+    _holder.reset()

@@ -1,0 +1,85 @@
+"""Short human-readable reasons, computed from real signals for the k items shown."""
+from __future__ import annotations
+
+import numpy as np
+
+from .catalog import ServingCatalog
+from .customers import CustomerContext
+
+_VERBS = {"purchase": "bought", "add_to_cart": "added to your bag", "favorite": "saved", "view": "viewed"}
+SIMILARITY_THRESHOLD = 0.55
+
+
+def _plural(product_type: str) -> str:
+    t = product_type.strip().lower()
+    if not t:
+        return "items"
+    if t.endswith(("s", "wear")):
+        return t
+    return t + "s"
+
+
+def reasons_for(
+    scenario: str,
+    catalog: ServingCatalog,
+    ctx: CustomerContext,
+    rows: list[int],
+    pinned: set[int],
+    context: dict,
+) -> list[str]:
+    out: list[str] = []
+    hist_rows = [catalog.pk_row[h.item_pk] for h in ctx.history if h.item_pk in catalog.pk_row]
+    hist_rows = [r for r in hist_rows if catalog.has_vector[r]]
+    hist_entries = {catalog.pk_row[h.item_pk]: h for h in ctx.history if h.item_pk in catalog.pk_row}
+    source_types = [h.product_type for h in ctx.history if not h.is_jewelry]
+    explore = context.get("explore", set())
+    cart = context.get("cart", [])
+    cart_rows = [catalog.row_of[c["external_id"]] for c in cart if c["external_id"] in catalog.row_of]
+    cart_rows = [r for r in cart_rows if catalog.has_vector[r]]
+    for row in rows:
+        out.append(_reason(scenario, catalog, ctx, row, pinned, explore, context, hist_rows, hist_entries,
+                           source_types, cart, cart_rows))
+    return out
+
+
+def _best_match(catalog: ServingCatalog, row: int, others: list[int]) -> tuple[int | None, float]:
+    if not others or not catalog.has_vector[row]:
+        return None, 0.0
+    sims = catalog.vectors[others] @ catalog.vectors[row]
+    i = int(np.argmax(sims))
+    return others[i], float(sims[i])
+
+
+def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_rows, hist_entries, source_types, cart,
+            cart_rows) -> str:
+    if row in pinned:
+        return "Featured by our merchandisers"
+    if row in explore:
+        return "New in: just added to the collection" if catalog.buyers[row] == 0 else "Something new to discover"
+    if scenario == "similar":
+        anchor = context.get("anchor_title") or "this item"
+        return f"Looks like the {anchor}"
+    if scenario == "cross_sell" and cart:
+        match, sim = _best_match(catalog, row, cart_rows)
+        if match is not None and sim >= SIMILARITY_THRESHOLD:
+            return f"Matches the {catalog.titles[match]} in your bag"
+        garments = [c for c in cart if not c["is_jewelry"]]
+        if garments:
+            return f"Completes a look with the {garments[0]['title']}"
+        return f"Goes well with the {cart[0]['title']}"
+    match, sim = _best_match(catalog, row, hist_rows)
+    if match is not None and sim >= SIMILARITY_THRESHOLD:
+        entry = hist_entries[match]
+        verb = _VERBS.get(entry.event_type, "viewed")
+        return f"Similar to the {entry.title} you {verb}"
+    co_types = catalog.co_buy_types[row] if catalog.co_buy_types else []
+    for t in source_types:
+        if t in co_types:
+            return f"Popular with customers who bought {_plural(t)}"
+    if scenario == "member_exclusive":
+        return f"Reserved for {ctx.tier_code.title()} members"
+    if co_types and source_types:
+        return f"Popular with customers who bought {_plural(co_types[0])}"
+    if catalog.buyers[row] > 0:
+        return "Popular this week"
+    return "Picked for you"

@@ -1,0 +1,332 @@
+"""Every storefront scenario, answered the same way for the API and the dashboard preview.
+
+Flow of each scenario: customer context -> eligibility mask (active, stock, membership,
+purchases, scenario exclusions) -> ranker scores -> merchandising rules -> top-k ->
+pins -> reasons. Exclusivity is enforced in ``eligibility`` alone, so no scenario can
+forget it.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from recommender.models import Item, RecommenderSettings
+
+from . import reasons as reason_mod
+from .catalog import ServingCatalog, canonical_type, serving_catalog
+from .customers import CustomerContext, customer_context
+from .errors import DomainError, NotEntitledError, NotFoundError
+from .model_store import active_ranker
+from .rankers import PopularityContentRanker, Ranker
+from .results import RecommendationResult, RecommendedItem
+from .rules import rules_active, rules_apply_pins, rules_apply_scores
+
+SCENARIOS = ("home", "cross_sell", "member_exclusive", "feed", "similar", "search", "image_search", "assistant")
+MAX_K = 100
+FEED_MAX_SEEN = 1000
+FEED_EXPLORATION_SLOTS = 2
+FEED_MMR_LAMBDA = 0.7
+
+
+@dataclass
+class Request:
+    """Inputs common to the scenarios; ``model_version`` lets the preview compare versions."""
+
+    customer_id: str | None = None
+    k: int = 10
+    product_type: str | None = None
+    model_version: str | None = None
+
+
+def check_k(k: int, field: str = "k") -> int:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= MAX_K:
+        raise DomainError(f"{field} must be an integer between 1 and {MAX_K}.", field=field, code="out_of_range")
+    return k
+
+
+def _settings() -> RecommenderSettings:
+    return RecommenderSettings.load()
+
+
+def eligibility(
+    catalog: ServingCatalog,
+    ctx: CustomerContext,
+    *,
+    product_type: str | None = None,
+    exclude_rows: list[int] | None = None,
+    exclude_purchased: bool | None = None,
+) -> np.ndarray:
+    """Rows this customer may be shown. The single place that enforces exclusivity."""
+    settings = _settings()
+    mask = catalog.is_active.copy()
+    if settings.in_stock_only:
+        mask &= catalog.in_stock
+    mask &= catalog.tier_rank <= ctx.tier_rank
+    purchased = settings.exclude_purchased if exclude_purchased is None else exclude_purchased
+    if purchased and ctx.purchased_pks:
+        rows = [catalog.pk_row[pk] for pk in ctx.purchased_pks if pk in catalog.pk_row]
+        mask[rows] = False
+    if product_type:
+        wanted = canonical_type(product_type)
+        if wanted not in set(catalog.types.tolist()):
+            raise DomainError(f"Unknown product type '{product_type}'.", field="type", code="unknown_type")
+        mask &= catalog.types == wanted
+    if exclude_rows:
+        mask[exclude_rows] = False
+    return mask
+
+
+def _ranker(model_version: str | None) -> Ranker:
+    return active_ranker(model_version) or PopularityContentRanker()
+
+
+def _finish(
+    scenario: str,
+    catalog: ServingCatalog,
+    ctx: CustomerContext,
+    scores: np.ndarray,
+    eligible: np.ndarray,
+    k: int,
+    *,
+    ranker_version: str,
+    personalised: bool,
+    reason_context: dict | None = None,
+    extras: dict | None = None,
+) -> RecommendationResult:
+    rules = rules_active(scenario)
+    adjusted = rules_apply_scores(rules, catalog, scores, eligible)
+    candidates = np.flatnonzero(eligible)
+    if len(candidates) > k:
+        top = candidates[np.argpartition(-adjusted[candidates], k - 1)[:k]]
+    else:
+        top = candidates
+    order = top[np.lexsort((top, -adjusted[top]))].tolist()
+    order, pinned = rules_apply_pins(rules, catalog, order, eligible, k)
+    texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context or {})
+    items = [_item(catalog, row, float(adjusted[row]), texts[i]) for i, row in enumerate(order)]
+    return RecommendationResult(
+        scenario=scenario,
+        items=items,
+        model_version=ranker_version,
+        personalised=personalised,
+        customer_known=ctx.known,
+        extras=extras or {},
+    )
+
+
+def _item(catalog: ServingCatalog, row: int, score: float, reason: str) -> RecommendedItem:
+    price = catalog.price[row]
+    return RecommendedItem(
+        id=catalog.external_ids[row],
+        title=catalog.titles[row],
+        type=catalog.product_types[row],
+        price=None if np.isnan(price) else round(float(price), 4),
+        currency=catalog.currency[row],
+        image_url=catalog.image_urls[row],
+        score=round(score, 6),
+        reason=reason,
+        exclusive_tier=catalog.tier_code[row] or None,
+    )
+
+
+def _personalised(ctx: CustomerContext, cart_rows: list[int] | None = None) -> bool:
+    return bool(ctx.history) or bool(cart_rows)
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+def recommend_home(req: Request) -> RecommendationResult:
+    """Homepage and category pages: personalised jewelry, optionally of one type."""
+    k = check_k(req.k)
+    catalog = serving_catalog()
+    ctx = customer_context(req.customer_id)
+    eligible = eligibility(catalog, ctx, product_type=req.product_type)
+    ranker = _ranker(req.model_version) if _personalised(ctx) else PopularityContentRanker()
+    scores = ranker.score(catalog, ctx, cart_rows=[], scenario="home")
+    return _finish("home", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
+                   personalised=_personalised(ctx))
+
+
+def recommend_cross_sell(req: Request, item_ids: list[str]) -> RecommendationResult:
+    """Complementary jewelry for a cart or order; never the cart items themselves."""
+    k = check_k(req.k)
+    if not item_ids:
+        raise DomainError("items must list at least one item id.", field="items", code="required")
+    known = set(Item.objects.filter(external_id__in=item_ids).values_list("external_id", flat=True))
+    missing = [i for i in item_ids if i not in known]
+    if missing:
+        raise NotFoundError(f"Unknown item id '{missing[0]}'.", field="items", code="unknown_item")
+    catalog = serving_catalog()
+    ctx = customer_context(req.customer_id)
+    cart_rows = catalog.rows_for(item_ids)
+    cart_context = _cart_context(item_ids)
+    eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=cart_rows)
+    ranker = _ranker(req.model_version)
+    scores = ranker.score(catalog, _with_cart_history(ctx, cart_context), cart_rows=cart_rows, scenario="cross_sell")
+    return _finish("cross_sell", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
+                   personalised=True, reason_context={"cart": cart_context})
+
+
+def _cart_context(item_ids: list[str]) -> list[dict]:
+    rows = Item.objects.filter(external_id__in=item_ids).values("id", "external_id", "title", "product_type", "is_jewelry")
+    return list(rows)
+
+
+def _with_cart_history(ctx: CustomerContext, cart: list[dict]) -> CustomerContext:
+    """The cart counts as the freshest history: what is in it says what the shopper wants now."""
+    from .customers import HistoryEntry
+
+    entries = [HistoryEntry(c["id"], c["external_id"], c["title"], c["product_type"], c["is_jewelry"], "add_to_cart", 0.75)
+               for c in cart]
+    seen = {e.item_pk for e in entries}
+    merged = entries + [h for h in ctx.history if h.item_pk not in seen]
+    return CustomerContext(ctx.external_id, ctx.known, ctx.tier_rank, ctx.tier_code, merged, ctx.purchased_pks)
+
+
+def recommend_member_exclusive(req: Request) -> RecommendationResult:
+    """Items reserved for the customer's tier and below. Non-members get a clear 403."""
+    k = check_k(req.k)
+    if not req.customer_id:
+        raise DomainError("customer_id is required for member-exclusive recommendations.", field="customer_id",
+                          code="required")
+    ctx = customer_context(req.customer_id)
+    if not ctx.known:
+        raise NotFoundError(f"Unknown customer '{req.customer_id}'.", field="customer_id", code="unknown_customer")
+    if not ctx.is_member:
+        raise NotEntitledError("This customer has no membership tier, so no member-exclusive items can be shown.",
+                               field="customer_id")
+    catalog = serving_catalog()
+    eligible = eligibility(catalog, ctx, product_type=req.product_type) & (catalog.tier_rank >= 1)
+    ranker = _ranker(req.model_version)
+    scores = ranker.score(catalog, ctx, cart_rows=[], scenario="member_exclusive")
+    return _finish("member_exclusive", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
+                   personalised=_personalised(ctx), extras={"tier": ctx.tier_code})
+
+
+def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) -> RecommendationResult:
+    """Items like this one: fused photo + text + attribute vectors, attributes as tie-breakers."""
+    k = check_k(req.k)
+    catalog = serving_catalog()
+    anchor = Item.objects.filter(external_id=item_id).only("id", "product_type", "colour", "material").first()
+    if anchor is None:
+        raise NotFoundError(f"Unknown item id '{item_id}'.", field="id", code="unknown_item")
+    ctx = customer_context(req.customer_id)
+    row = catalog.row_of.get(item_id)
+    anchor_type = canonical_type(anchor.product_type)
+    product_type = req.product_type or (anchor.product_type if same_type else None)
+    eligible = eligibility(catalog, ctx, product_type=product_type, exclude_rows=[row] if row is not None else None,
+                           exclude_purchased=False)
+    attr = ((catalog.types == anchor_type).astype(np.float64) * 0.1
+            + (catalog.colours == (anchor.colour or "").lower()).astype(np.float64) * 0.05
+            + (catalog.materials == (anchor.material or "~").lower()).astype(np.float64) * 0.05)
+    if row is not None and catalog.has_vector[row]:
+        scores = catalog.vectors @ catalog.vectors[row] + attr
+        scores[~catalog.has_vector] = -1.0 + attr[~catalog.has_vector]
+    else:
+        scores = attr + 0.01 * np.log1p(catalog.popularity)
+    return _finish("similar", catalog, ctx, scores, eligible, k, ranker_version=catalog.vector_version or "attributes",
+                   personalised=False, reason_context={"anchor_row": row, "anchor_title": _title(anchor)})
+
+
+def _title(item: Item) -> str:
+    return Item.objects.filter(pk=item.pk).values_list("title", flat=True).first() or ""
+
+
+# --- feed ---------------------------------------------------------------------------------
+
+
+def _encode_cursor(state: dict) -> str:
+    raw = zlib.compress(json.dumps(state, separators=(",", ":")).encode())
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        state = json.loads(zlib.decompress(base64.urlsafe_b64decode(padded), bufsize=1 << 16))
+        if not isinstance(state, dict) or not isinstance(state.get("seen", []), list):
+            raise ValueError
+        state["seen"] = [int(x) for x in state.get("seen", [])][-FEED_MAX_SEEN:]
+        state["page"] = int(state.get("page", 0))
+        state["seed"] = int(state.get("seed", 0))
+        return state
+    except (ValueError, TypeError, zlib.error, json.JSONDecodeError):
+        raise DomainError("The cursor is malformed or expired.", field="cursor", code="invalid_cursor") from None
+
+
+def feed_page(req: Request, page_size: int, cursor: str | None) -> RecommendationResult:
+    """An endless personalised feed.
+
+    The cursor carries the ids already served, so no item repeats across pages even when
+    new events change the ranking in between. Each page is diversified by maximal marginal
+    relevance over type and colour, with a few slots for new items.
+    """
+    page_size = check_k(page_size, "page_size")
+    catalog = serving_catalog()
+    ctx = customer_context(req.customer_id)
+    state = _decode_cursor(cursor) if cursor else {"seen": [], "page": 0, "seed": _feed_seed(req.customer_id)}
+    seen_rows = [catalog.pk_row[pk] for pk in state["seen"] if pk in catalog.pk_row]
+    eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=seen_rows)
+    ranker = _ranker(req.model_version) if _personalised(ctx) else PopularityContentRanker()
+    scores = ranker.score(catalog, ctx, cart_rows=[], scenario="feed")
+    rules = rules_active("feed")
+    adjusted = rules_apply_scores(rules, catalog, scores, eligible)
+    rng = np.random.default_rng(state["seed"] + state["page"])
+    explore_pool = np.flatnonzero(eligible & catalog.is_new)
+    n_explore = min(FEED_EXPLORATION_SLOTS, len(explore_pool), max(page_size - 1, 0))
+    explore = rng.choice(explore_pool, size=n_explore, replace=False).tolist() if n_explore else []
+    remaining = eligible.copy()
+    remaining[explore] = False
+    chosen = _mmr(catalog, adjusted, remaining, page_size - len(explore))
+    # Exploration items go in fixed slots (3rd and 8th...) so the page stays mostly relevance-led.
+    page_rows = list(chosen)
+    for i, row in enumerate(explore):
+        page_rows.insert(min(len(page_rows), 2 + i * 5), row)
+    page_rows, pinned = (rules_apply_pins(rules, catalog, page_rows, eligible, page_size)
+                         if state["page"] == 0 else (page_rows[:page_size], set()))
+    texts = reason_mod.reasons_for("feed", catalog, ctx, page_rows, pinned, {"explore": set(explore)})
+    items = [_item(catalog, row, float(adjusted[row]), texts[i]) for i, row in enumerate(page_rows)]
+    served = state["seen"] + [int(catalog.item_pk[r]) for r in page_rows]
+    exhausted = len(page_rows) < page_size or int(eligible.sum()) <= len(page_rows)
+    next_cursor = None if exhausted else _encode_cursor(
+        {"seen": served[-FEED_MAX_SEEN:], "page": state["page"] + 1, "seed": state["seed"]}
+    )
+    return RecommendationResult(
+        scenario="feed", items=items, model_version=ranker.version, personalised=_personalised(ctx),
+        customer_known=ctx.known, extras={"next_cursor": next_cursor, "page": state["page"]},
+    )
+
+
+def _feed_seed(customer_id: str | None) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256((customer_id or "").encode()).digest()[:4], "big")
+
+
+def _mmr(catalog: ServingCatalog, scores: np.ndarray, eligible: np.ndarray, n: int, pool: int = 200) -> list[int]:
+    candidates = np.flatnonzero(eligible)
+    if n <= 0 or not len(candidates):
+        return []
+    if len(candidates) > pool:
+        candidates = candidates[np.argpartition(-scores[candidates], pool - 1)[:pool]]
+    rel = scores[candidates]
+    span = rel.max() - rel.min()
+    rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)
+    types, colours = catalog.types[candidates], catalog.colours[candidates]
+    chosen: list[int] = []
+    max_sim = np.zeros(len(candidates))
+    available = np.ones(len(candidates), dtype=bool)
+    for _ in range(min(n, len(candidates))):
+        mmr = FEED_MMR_LAMBDA * rel - (1 - FEED_MMR_LAMBDA) * max_sim
+        mmr[~available] = -np.inf
+        best = int(np.argmax(mmr))
+        chosen.append(int(candidates[best]))
+        available[best] = False
+        sim = 0.6 * (types == types[best]) + 0.4 * (colours == colours[best])
+        max_sim = np.maximum(max_sim, sim)
+    return chosen
