@@ -208,6 +208,9 @@ JEWELREC_DATA_DIR = Path(
 JEWELREC_ARTIFACT_DIR = Path(os.environ.get("JEWELREC_ARTIFACT_DIR", VAR_DIR / "artifacts"))
 # "minilm" (English all-MiniLM-L6-v2) or "use-multilingual" (Chinese and mixed text).
 JEWELREC_TEXT_ENCODER = os.environ.get("JEWELREC_TEXT_ENCODER", "minilm")
+# Text search and the assistant embed queries and item texts with this encoder; the
+# multilingual one puts Chinese and English in one space.
+JEWELREC_SEARCH_TEXT_ENCODER = os.environ.get("JEWELREC_SEARCH_TEXT_ENCODER", "use-multilingual")
 # Torch CPU threads for encoders and training; 0 means torch's default.
 JEWELREC_TORCH_THREADS = int(os.environ.get("JEWELREC_TORCH_THREADS", "0"))
 

@@ -56,6 +56,13 @@ def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_rows, hi
         return "Featured by our merchandisers"
     if row in explore:
         return "New in: just added to the collection" if catalog.buyers[row] == 0 else "Something new to discover"
+    if scenario == "search" and context.get("parsed") is not None:
+        parsed = context["parsed"]
+        words = [*parsed.colours, *parsed.materials, *parsed.types]
+        return f"Matches {' '.join(words)}" if words else f"Matches \"{parsed.text}\""
+    if scenario == "image_search":
+        predicted = context.get("predicted_type")
+        return f"Looks like your photo ({predicted})" if predicted else "Looks like your photo"
     if scenario == "similar":
         anchor = context.get("anchor_title") or "this item"
         return f"Looks like the {anchor}"
