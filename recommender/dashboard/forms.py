@@ -1,0 +1,225 @@
+"""Dashboard forms. They parse and type-check input; domain rules live in the services,
+whose errors the views attach to the offending field."""
+from __future__ import annotations
+
+import json
+
+from django import forms
+
+from recommender.models import ApiKey, MerchandisingRule
+
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+RULE_SCENARIOS = [
+    ("home", "Home"),
+    ("cross_sell", "Cross-sell"),
+    ("member_exclusive", "Member exclusive"),
+    ("feed", "Feed"),
+    ("similar", "Similar items"),
+    ("search", "Search"),
+    ("assistant", "Assistant"),
+]
+WEEKDAYS = [
+    (0, "Sunday"),
+    (1, "Monday"),
+    (2, "Tuesday"),
+    (3, "Wednesday"),
+    (4, "Thursday"),
+    (5, "Friday"),
+    (6, "Saturday"),
+]
+
+
+class LocalDateTimeField(forms.DateTimeField):
+    """A native ``datetime-local`` picker; values are in the site time zone (UTC)."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("input_formats", [DATETIME_LOCAL, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"])
+        super().__init__(**kwargs)
+
+
+class ApiKeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=128, help_text="Who uses it, e.g. “Web storefront (production)”.")
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices,
+        widget=forms.CheckboxSelectMultiple,
+        initial=[ApiKey.Scope.READ],
+        error_messages={"required": "Choose at least one scope."},
+    )
+    expires_at = LocalDateTimeField(required=False, label="Expires at (UTC)", help_text="Leave empty for no expiry.")
+
+
+class RuleForm(forms.Form):
+    name = forms.CharField(max_length=128)
+    action = forms.ChoiceField(choices=MerchandisingRule.Action.choices)
+    target = forms.ChoiceField(choices=MerchandisingRule.Target.choices)
+    value = forms.CharField(
+        max_length=128, help_text="Item id, product type, colour or style tag (matched case-insensitively)."
+    )
+    position = forms.IntegerField(required=False, min_value=1, max_value=100, help_text="1-based slot, for pins.")
+    weight = forms.FloatField(initial=1.0, min_value=0, max_value=100, help_text="Strength of a boost or bury.")
+    scenarios = forms.MultipleChoiceField(
+        choices=RULE_SCENARIOS,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="None selected = every scenario.",
+    )
+    starts_at = LocalDateTimeField(required=False, label="Starts at (UTC)")
+    ends_at = LocalDateTimeField(required=False, label="Ends at (UTC)")
+    is_enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+
+    @classmethod
+    def initial_from(cls, rule: MerchandisingRule) -> dict:
+        return {
+            "name": rule.name,
+            "action": rule.action,
+            "target": rule.target,
+            "value": rule.value,
+            "position": rule.position,
+            "weight": rule.weight,
+            "scenarios": list(rule.scenarios or []),
+            "starts_at": rule.starts_at,
+            "ends_at": rule.ends_at,
+            "is_enabled": rule.is_enabled,
+        }
+
+
+class JsonObjectField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 10, "spellcheck": "false", "class": "mono"})
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return json.dumps(value, indent=2, sort_keys=True)
+        return value
+
+    def to_python(self, value):
+        text = (value or "").strip()
+        if not text:
+            return {}
+        try:
+            data = json.loads(text, parse_constant=lambda c: float("nan"))
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).") from None
+        if not isinstance(data, dict):
+            raise forms.ValidationError("Must be a JSON object, e.g. {\"epochs\": 5}.")
+        return data
+
+
+class RecommenderSettingsForm(forms.Form):
+    default_hyperparameters = JsonObjectField(
+        required=False,
+        label="Default training hyperparameters (JSON)",
+        help_text="A JSON object. Known keys are range-checked, e.g. learning_rate, epochs, batch_size.",
+    )
+    auto_promote = forms.BooleanField(required=False, label="Auto-promote a new model when it beats the active one")
+    exclude_purchased = forms.BooleanField(required=False, label="Exclude items the customer already bought")
+    in_stock_only = forms.BooleanField(required=False, label="Recommend in-stock items only")
+
+
+class ScheduleForm(forms.Form):
+    enabled = forms.BooleanField(required=False, label="Weekly retraining enabled")
+    day_of_week = forms.TypedChoiceField(choices=WEEKDAYS, coerce=int, label="Day of week")
+    hour = forms.IntegerField(min_value=0, max_value=23, label="Hour (UTC)")
+    minute = forms.IntegerField(min_value=0, max_value=59, initial=0, label="Minute")
+
+
+class ItemForm(forms.Form):
+    """Editable item fields; the catalog services validate and normalise them."""
+
+    title = forms.CharField(max_length=255)
+    product_type = forms.CharField(max_length=64, help_text="Earring(s), Necklace, Ring and Bracelet count as jewelry.")
+    product_group = forms.CharField(max_length=64, required=False)
+    colour = forms.CharField(max_length=64, required=False)
+    material = forms.CharField(max_length=64, required=False)
+    price = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=4)
+    currency = forms.CharField(max_length=3, initial="EUR")
+    style_tags = forms.CharField(required=False, max_length=500, help_text="Separate tags with semicolons, e.g. minimal; gold; gift.")
+    exclusive_tier = forms.ChoiceField(required=False, label="Member-exclusive tier", help_text="Empty: visible to everyone.")
+    in_stock = forms.BooleanField(required=False, initial=True, label="In stock")
+    is_active = forms.BooleanField(required=False, initial=True, label="Active (shown in recommendations)")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 4}))
+
+    def __init__(self, *args, tiers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["exclusive_tier"].choices = [("", "Everyone")] + [(t.code, f"{t.name} and above") for t in tiers if t.rank > 0]
+
+    @classmethod
+    def initial_from(cls, item) -> dict:
+        return {
+            "title": item.title,
+            "product_type": item.product_type,
+            "product_group": item.product_group,
+            "colour": item.colour,
+            "material": item.material,
+            "price": item.price,
+            "currency": item.currency,
+            "style_tags": "; ".join(item.style_tags or []),
+            "exclusive_tier": item.exclusive_tier.code if item.exclusive_tier_id else "",
+            "in_stock": item.in_stock,
+            "is_active": item.is_active,
+            "description": item.description,
+        }
+
+
+class ItemCreateForm(ItemForm):
+    external_id = forms.CharField(max_length=64, label="Item id", help_text="Your own article id; used in the API.")
+    field_order = ["external_id"]
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class PhotoUploadForm(forms.Form):
+    photos = forms.FileField(
+        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp", "multiple": True}),
+        help_text="JPEG, PNG or WebP; several at once are fine.",
+    )
+
+    def clean_photos(self):
+        files = self.files.getlist(self.add_prefix("photos"))
+        if not files:
+            raise forms.ValidationError("Choose at least one photo.")
+        return files
+
+
+CATALOG_SCOPES = [("jewelry", "Jewelry"), ("all", "All categories")]
+EMBEDDING_STATUSES = [("", "Any"), ("current", "Current"), ("stale", "Stale"), ("failed", "Failed"), ("missing", "Missing")]
+
+
+class CatalogFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Search", widget=forms.TextInput(attrs={"type": "search", "placeholder": "Id or title"}))
+    scope = forms.ChoiceField(choices=CATALOG_SCOPES, required=False, label="Category")
+    product_type = forms.ChoiceField(required=False, label="Type")
+    colour = forms.ChoiceField(required=False)
+    price_min = forms.DecimalField(required=False, min_value=0, label="Min price")
+    price_max = forms.DecimalField(required=False, min_value=0, label="Max price")
+    tier = forms.ChoiceField(required=False, label="Tier")
+    embedding = forms.ChoiceField(choices=EMBEDDING_STATUSES, required=False, label="Embedding")
+
+    def __init__(self, *args, product_types=(), colours=(), tiers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["product_type"].choices = [("", "Any")] + [(t, t) for t in product_types]
+        self.fields["colour"].choices = [("", "Any")] + [(c, c) for c in colours]
+        self.fields["tier"].choices = [("", "Any"), ("public", "Everyone (not exclusive)")] + [
+            (t.code, f"{t.name} exclusive") for t in tiers if t.rank > 0
+        ]
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("price_min"), data.get("price_max")
+        if low is not None and high is not None and high < low:
+            self.add_error("price_max", "Must be at least the minimum price.")
+        return data
+
+
+class CatalogImportForm(forms.Form):
+    csv_file = forms.FileField(label="Catalog CSV", widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}))
+    photos_zip = forms.FileField(
+        required=False,
+        label="Photos ZIP",
+        widget=forms.ClearableFileInput(attrs={"accept": ".zip,application/zip"}),
+        help_text="Optional. Photos named after the item id (e.g. 0123456001.jpg or 0123456001_2.png).",
+    )
+    dry_run = forms.BooleanField(required=False, initial=True, label="Dry run: validate and preview, write nothing")

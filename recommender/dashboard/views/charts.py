@@ -1,0 +1,142 @@
+"""Dashboards: the page is a light shell; each figure loads from its own cached JSON endpoint."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from recommender.models import Event
+
+from .. import figures, selectors
+from ..access import staff_required, staff_required_json
+
+DAY_CHOICES = {"7": 7, "30": 30, "90": 90, "all": None}
+DEFAULT_METRIC = ("cross_sell", "xdeepfm_transfer", "ndcg@10")
+NO_EVENTS = "No events yet -- import data or post events."
+
+
+def _days(request: HttpRequest, default: str = "30") -> tuple[str, int | None]:
+    key = request.GET.get("days", default)
+    if key not in DAY_CHOICES:
+        key = default
+    return key, DAY_CHOICES[key]
+
+
+def _events_by_type(request: HttpRequest) -> dict[str, Any]:
+    key, days = _days(request)
+    data = selectors.dashboard_cached(
+        f"events_type:{key}", lambda: selectors.events_daily_by_type(days), fingerprint=selectors.events_fingerprint
+    )
+    return {"figure": figures.events_by_type_figure(data["days"], data["series"]), "empty_message": NO_EVENTS}
+
+
+def _events_by_category(request: HttpRequest) -> dict[str, Any]:
+    key, days = _days(request)
+    data = selectors.dashboard_cached(
+        f"events_cat:{key}", lambda: selectors.events_daily_by_category(days), fingerprint=selectors.events_fingerprint
+    )
+    return {"figure": figures.events_over_time_figure(data["days"], data["series"]), "empty_message": NO_EVENTS}
+
+
+def _top_items(request: HttpRequest) -> dict[str, Any]:
+    key, days = _days(request, default="all")
+    event_type = request.GET.get("event_type", Event.Type.PURCHASE)
+    if event_type not in Event.Type.values:
+        event_type = Event.Type.PURCHASE
+    items = selectors.dashboard_cached(
+        f"top_items:{key}:{event_type}",
+        lambda: selectors.top_items(limit=20, event_type=event_type, days=days),
+        fingerprint=selectors.events_fingerprint,
+    )
+    label = figures.EVENT_LABELS.get(event_type, event_type).lower()
+    return {
+        "figure": figures.top_items_figure(items, metric_label=label),
+        "items": items,
+        "empty_message": f"No jewelry {label} yet -- import data or post events.",
+    }
+
+
+def _coverage(request: HttpRequest) -> dict[str, Any]:
+    data = selectors.dashboard_cached("coverage", selectors.catalog_coverage, fingerprint=selectors.catalog_fingerprint)
+    return {
+        "figure": figures.coverage_figure(data),
+        "coverage": data,
+        "empty_message": "No active jewelry in the catalog yet -- import a catalog first.",
+    }
+
+
+def _metric_trend(request: HttpRequest) -> dict[str, Any]:
+    versions = selectors.dashboard_cached("model_metrics", selectors.model_metric_history, seconds=30)
+    options = figures.metric_options(versions)
+    protocol = request.GET.get("protocol") or DEFAULT_METRIC[0]
+    model = request.GET.get("model") or DEFAULT_METRIC[1]
+    metric = request.GET.get("metric") or DEFAULT_METRIC[2]
+    figure = figures.metric_trend_figure(versions, protocol, model, metric)
+    if not versions:
+        message = "No trained model versions yet -- start a training job."
+    else:
+        message = f"No version has {protocol} / {model} / {metric} -- pick another metric."
+    return {
+        "figure": figure,
+        "options": options,
+        "selected": {"protocol": protocol, "model": model, "metric": metric},
+        "empty_message": message,
+    }
+
+
+def _api_traffic(request: HttpRequest) -> dict[str, Any]:
+    key, days = _days(request, default="7")
+    days = days or 3650
+    data = selectors.dashboard_cached(f"api_traffic:{key}", lambda: selectors.api_traffic_hourly(days))
+    summary = selectors.dashboard_cached(f"api_summary:{key}", lambda: selectors.api_latency_by_scenario(days))
+    return {
+        "figure": figures.api_traffic_figure(data["hours"], data["requests"], data["latency"]),
+        "scenarios": summary,
+        "empty_message": "No API traffic yet -- storefront requests appear here within a minute.",
+    }
+
+
+def _item_map(request: HttpRequest) -> dict[str, Any]:
+    data = selectors.dashboard_cached(
+        "item_map", selectors.item_vector_map, seconds=600, fingerprint=selectors.vectors_fingerprint
+    )
+    return {
+        "figure": figures.item_map_figure(data["points"], data["explained"]),
+        "n": data["n"],
+        "empty_message": "No item vectors yet -- run an embedding job to see the jewelry map.",
+    }
+
+
+FIGURES: dict[str, Callable[[HttpRequest], dict[str, Any]]] = {
+    "events-by-type": _events_by_type,
+    "events-by-category": _events_by_category,
+    "top-items": _top_items,
+    "coverage": _coverage,
+    "metric-trend": _metric_trend,
+    "api-traffic": _api_traffic,
+    "item-map": _item_map,
+}
+
+
+@staff_required
+@require_GET
+def charts_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/charts/page.html", {"section": "charts", "figures": list(FIGURES)})
+
+
+@staff_required_json
+@require_GET
+def figure_json(request: HttpRequest, name: str) -> JsonResponse:
+    builder = FIGURES.get(name)
+    if builder is None:
+        return JsonResponse({"error": f"unknown figure '{name}'", "known": sorted(FIGURES)}, status=404)
+    payload = builder(request)
+    payload["empty"] = payload.get("figure") is None
+    payload["generated_at"] = timezone.now().isoformat(timespec="seconds")
+    response = JsonResponse(payload)
+    response["Cache-Control"] = "private, max-age=60"
+    return response
