@@ -118,7 +118,10 @@ def image_validate(fileobj_or_bytes, *, name: str = "photo", max_pixels: int = M
         except UnidentifiedImageError as exc:
             raise ImageRejected(name, f"not an image ({_pil_reason(exc)})") from exc
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageRejected(name, f"image is too large to decode safely ({exc})") from exc
+            raise ImageRejected(
+                name,
+                f"image is larger than the {max_pixels / 1e6:.0f} megapixel limit (possible decompression bomb): {exc}",
+            ) from exc
         except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
             raise ImageRejected(name, f"damaged or truncated image ({exc})") from exc
     return ValidatedImage(

@@ -280,7 +280,8 @@ def item_image_add(
     if existing is not None:
         return existing
     if position is None:
-        position = (ItemImage.objects.filter(item=item).aggregate(m=Max("position"))["m"] or -1) + 1
+        last = ItemImage.objects.filter(item=item).aggregate(m=Max("position"))["m"]
+        position = 0 if last is None else last + 1
     row = ItemImage(
         item=item,
         content_hash=image.content_hash,
