@@ -171,17 +171,28 @@ class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
 
+class MultipleFileField(forms.FileField):
+    """Several files in one input (the pattern from Django's file-upload docs)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("error_messages", {"required": "Choose at least one photo."})
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, (list, tuple)):
+            if not data:
+                return single(None, initial)
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
 class PhotoUploadForm(forms.Form):
-    photos = forms.FileField(
-        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp", "multiple": True}),
+    photos = MultipleFileField(
+        widget=MultipleFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"}),
         help_text="JPEG, PNG or WebP; several at once are fine.",
     )
-
-    def clean_photos(self):
-        files = self.files.getlist(self.add_prefix("photos"))
-        if not files:
-            raise forms.ValidationError("Choose at least one photo.")
-        return files
 
 
 CATALOG_SCOPES = [("jewelry", "Jewelry"), ("all", "All categories")]
