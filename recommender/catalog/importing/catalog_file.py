@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from recommender.catalog.images import MAX_BYTES as MAX_PHOTO_BYTES
 from recommender.catalog.images import ImageRejected, ValidatedImage, image_validate
@@ -336,7 +337,10 @@ def _write_catalog(to_create, to_update) -> dict[str, Item]:
     by_field: dict[tuple[str, ...], list[Item]] = {}
     for item, changed in to_update:
         by_field.setdefault(tuple(sorted(changed)), []).append(item)
+    now = timezone.now()  # bulk_update does not apply auto_now
     for fields, items in by_field.items():
+        for item in items:
+            item.updated_at = now
         Item.objects.bulk_update(items, [*fields, "updated_at"], batch_size=500)
     return {i.external_id: i for i in created}
 

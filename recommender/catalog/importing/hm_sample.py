@@ -235,7 +235,8 @@ def _import_items(articles, median_by_article, tier_ids, report: ImportReport, s
         if [row[f] for f in COMPARED_FIELDS] == values:
             unchanged += 1
         else:
-            to_update.append(Item(pk=pk, external_id=article_id, **row))
+            # bulk_update does not apply auto_now, so the timestamp is set here.
+            to_update.append(Item(pk=pk, external_id=article_id, updated_at=now, **row))
 
     total = max(1, len(to_create) + len(to_update))
     done = 0

@@ -1,0 +1,113 @@
+"""The H&M sample import on a real slice: mapping, tiers, photos and idempotency."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from django.core.management import CommandError, call_command
+
+from recommender.catalog.importing.hm_sample import (
+    event_id_for,
+    import_hm_sample,
+    material_from_text,
+    style_tags_for,
+)
+from recommender.models import Customer, Event, Item, ItemImage, MembershipTier
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+LIMIT_ARTICLES = 2000
+LIMIT_TRANSACTIONS = 3000
+JEWELRY = {"earring", "earrings", "necklace", "ring", "bracelet"}
+
+
+def _counts():
+    return (Item.objects.count(), Customer.objects.count(), Event.objects.count(), ItemImage.objects.count())
+
+
+def test_slice_import_maps_the_sample_and_a_rerun_changes_nothing(hm_dir, _media_root):
+    articles = pd.read_parquet(hm_dir / "articles.parquet").iloc[:LIMIT_ARTICLES]
+    transactions = pd.read_parquet(hm_dir / "transactions.parquet")
+    touching = transactions[transactions["article_id"].isin(set(articles["article_id"]))].iloc[:LIMIT_TRANSACTIONS]
+    jewelry = articles[articles["product_type_name"].str.lower().isin(JEWELRY)]
+    assert len(jewelry) == 21  # the first 2,000 articles include jewelry
+    photos = [p for p in (hm_dir / "images").glob("*.jpg") if p.stem in set(articles["article_id"])]
+
+    report = import_hm_sample(hm_dir.parent, limit_articles=LIMIT_ARTICLES, limit_transactions=LIMIT_TRANSACTIONS)
+
+    assert report.ok
+    assert report.kinds["items"]["created"] == LIMIT_ARTICLES
+    assert report.kinds["events"]["created"] == len(touching) == LIMIT_TRANSACTIONS
+    assert report.kinds["customers"]["created"] == touching["customer_id"].nunique()
+    assert report.kinds["photos"]["created"] == len(photos) > 0
+    assert _counts() == (LIMIT_ARTICLES, touching["customer_id"].nunique(), LIMIT_TRANSACTIONS, len(photos))
+    assert Item.objects.filter(is_jewelry=True).count() == 21
+    assert set(Item.objects.values_list("currency", flat=True)) == {"XXX"}
+
+    # Field mapping on one real article.
+    first = articles.iloc[0]
+    item = Item.objects.get(external_id=first["article_id"])
+    assert (item.title, item.product_type, item.product_group, item.colour, item.department) == (
+        first["prod_name"], first["product_type_name"], first["product_group_name"],
+        first["colour_group_name"], first["department_name"],
+    )
+    assert item.description == first["detail_desc"]
+    all_prices = transactions[transactions["article_id"] == first["article_id"]]["price"]
+    expected = Decimal(f"{float(all_prices.median()):.4f}") if len(all_prices) else None
+    assert item.price == expected
+
+    # Purchases: noon UTC on t_dat, channel from sales_channel_id, deterministic id.
+    row = touching.iloc[0]
+    event = Event.objects.select_related("customer", "item").get(
+        client_event_id=event_id_for(touching.index[0], row["customer_id"], row["article_id"], row["t_dat"],
+                                     float(row["price"]))
+    )
+    assert event.timestamp == datetime.combine(row["t_dat"], datetime.min.time(), tzinfo=UTC).replace(hour=12)
+    assert event.channel == {1: "store", 2: "online"}[int(row["sales_channel_id"])]
+    assert event.event_type == "purchase" and event.item.external_id == row["article_id"]
+    assert event.customer.tier is not None
+    assert MembershipTier.objects.count() == 4
+
+    # Photos went through validation and storage.
+    photo = ItemImage.objects.first()
+    assert (photo.width, photo.height, photo.format) == (360, 540, "JPEG")
+    assert (_media_root / photo.image.name).exists()
+
+    before = _counts()
+    files_before = sorted(p.name for p in _media_root.rglob("*.jpg"))
+    again = import_hm_sample(hm_dir.parent, limit_articles=LIMIT_ARTICLES, limit_transactions=LIMIT_TRANSACTIONS)
+    assert again.created == 0 and again.updated == 0
+    assert again.unchanged == report.created
+    assert "total: 0 created, 0 updated" in again.summary()
+    assert _counts() == before
+    assert sorted(p.name for p in _media_root.rglob("*.jpg")) == files_before
+
+
+def test_changed_article_is_updated_not_duplicated(hm_dir):
+    import_hm_sample(hm_dir, limit_articles=50, limit_transactions=0)
+    item = Item.objects.order_by("external_id").first()
+    Item.objects.filter(pk=item.pk).update(title="edited")
+    report = import_hm_sample(hm_dir, limit_articles=50, limit_transactions=0)
+    assert report.kinds["items"] == {"created": 0, "updated": 1, "unchanged": 49, "skipped": 0}
+    item.refresh_from_db()
+    assert item.title != "edited"
+
+
+def test_material_and_tags_derivation():
+    assert material_from_text("Earrings in sterling silver with metal hooks.") == "sterling silver"
+    assert material_from_text("Gold-plated metal hoops.") == "gold-plated"
+    assert material_from_text("Necklace in metal.") == "metal"
+    assert material_from_text("Knitted jumper.") == ""
+    assert style_tags_for("Glittering/Metallic", "Womens Small accessories") == ["glittering", "metallic", "womens"]
+    assert style_tags_for("Solid", "Men Accessories") == ["mens"]
+
+
+def test_import_sample_command_reports_and_fails_clearly_on_a_missing_path(tmp_path, hm_dir, capsys):
+    with pytest.raises(CommandError, match="H&M sample file not found: .*articles.parquet"):
+        call_command("import_sample", "--data-dir", str(tmp_path / "nowhere"), "--no-progress", skip_checks=True)
+    call_command("import_sample", "--data-dir", str(hm_dir), "--limit-articles", "30", "--limit-transactions", "10",
+                 "--no-progress", skip_checks=True)
+    out = capsys.readouterr().out
+    assert "items: 30 created" in out and "total:" in out
