@@ -1,6 +1,8 @@
 """Catalog: searchable list, item detail/edit with photos, item creation and bulk import."""
 from __future__ import annotations
 
+import csv
+import io
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -198,6 +200,31 @@ def item_photo_delete(request: HttpRequest, item_id: int, image_id: int) -> Http
     return redirect("dashboard:item_detail", item_id=item_id)
 
 
+PREVIEW_ROWS = 10
+PREVIEW_BYTES = 256 * 1024
+
+
+def csv_preview(upload, error_rows: set[int]) -> dict | None:
+    """The header and first rows of an uploaded CSV, for display only (the importer validates)."""
+    try:
+        upload.seek(0)
+        head = upload.read(PREVIEW_BYTES)
+        upload.seek(0)
+        text = head.decode("utf-8-sig", errors="replace") if isinstance(head, bytes) else head
+        reader = csv.reader(io.StringIO(text))
+        header = next(reader, None)
+        if not header:
+            return None
+        rows = []
+        for line_number, cells in enumerate(reader, start=2):
+            if len(rows) >= PREVIEW_ROWS:
+                break
+            rows.append({"row": line_number, "cells": cells, "error": line_number in error_rows})
+    except (csv.Error, OSError, ValueError):
+        return None
+    return {"header": header, "rows": rows}
+
+
 def _importer():
     """The catalog importer, once the catalog package provides it (None until then)."""
     try:
@@ -213,11 +240,13 @@ def catalog_import(request: HttpRequest) -> HttpResponse:
     importer = _importer()
     form = CatalogImportForm(request.POST or None, request.FILES or None)
     report = None
+    preview = None
     status = 200
     if request.method == "POST" and importer is not None and form.is_valid():
         csv_file = form.cleaned_data["csv_file"]
         zip_file = form.cleaned_data.get("photos_zip")
         report = importer(csv_file, zip_file, dry_run=form.cleaned_data["dry_run"])
+        preview = csv_preview(csv_file, {e.row for e in report.errors if e.row})
         if not report.ok:
             status = 400
         elif not report.dry_run:
@@ -227,6 +256,14 @@ def catalog_import(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/catalog/import.html",
-        {"section": "catalog", "form": form, "report": report, "importer_ready": importer is not None},
+        {
+            "section": "catalog",
+            "form": form,
+            "report": report,
+            # A list, not the dict: a template lookup of ``kinds.items`` would find the "items" kind.
+            "report_kinds": sorted(report.kinds.items()) if report else [],
+            "preview": preview,
+            "importer_ready": importer is not None,
+        },
         status=status,
     )
