@@ -560,6 +560,7 @@ def import_events_file(path, *, mapping: dict[str, str] | None = None, dry_run: 
                          f"duplicate event_id '{e.event_id}' (first on row {seen[e.event_id]})")
         seen.setdefault(e.event_id, row_number)
     if not report.ok:
+        report.errors.sort(key=lambda e: (e.file, e.row or 0))
         report.seconds = time.monotonic() - started
         return report
     stored = existing_event_ids({e.event_id for _, e in clean})
