@@ -1,0 +1,14 @@
+"""Small pure helpers shared by the ML core: device choice, safe artifacts, matrix search."""
+from .artifacts import ArtifactError, load_artifact, save_artifact, tensors_digest
+from .device import select_device
+from .matrix import l2_normalize, top_k
+
+__all__ = [
+    "ArtifactError",
+    "l2_normalize",
+    "load_artifact",
+    "save_artifact",
+    "select_device",
+    "tensors_digest",
+    "top_k",
+]

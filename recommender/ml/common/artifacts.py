@@ -1,0 +1,84 @@
+"""Model artifacts: tensors in safetensors, everything else in a JSON sidecar.
+
+Never pickle: an artifact directory may come from an upload or another machine, and
+safetensors + JSON cannot execute code when loaded.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+WEIGHTS_FILE = "weights.safetensors"
+META_FILE = "meta.json"
+
+
+class ArtifactError(ValueError):
+    """An artifact directory is missing, incomplete, of the wrong kind or corrupt."""
+
+
+def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
+    """sha256 over names, dtypes, shapes and bytes, in name order: a content version."""
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        arr = np.ascontiguousarray(tensors[name])
+        h.update(name.encode())
+        h.update(str(arr.dtype).encode())
+        h.update(str(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_artifact(directory: str | os.PathLike, kind: str, tensors: dict[str, np.ndarray], meta: dict[str, Any]) -> str:
+    """Write ``weights.safetensors`` + ``meta.json`` into ``directory``; return the digest.
+
+    Each file is replaced atomically so a crash mid-save never leaves a half-written file
+    that a later load would accept.
+    """
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    digest = tensors_digest(arrays)
+    full_meta = {"kind": kind, "digest": digest, **meta}
+    _atomic_write(d / WEIGHTS_FILE, lambda p: save_file(arrays, p))
+    _atomic_write(d / META_FILE, lambda p: Path(p).write_text(json.dumps(full_meta, indent=2, sort_keys=True)))
+    return digest
+
+
+def load_artifact(directory: str | os.PathLike, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read an artifact written by :func:`save_artifact`, checking kind and digest."""
+    d = Path(directory)
+    weights, meta_path = d / WEIGHTS_FILE, d / META_FILE
+    if not weights.is_file() or not meta_path.is_file():
+        raise ArtifactError(f"{d}: expected {WEIGHTS_FILE} and {META_FILE}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{meta_path}: unreadable metadata ({exc})") from exc
+    if meta.get("kind") != kind:
+        raise ArtifactError(f"{d}: artifact kind is {meta.get('kind')!r}, expected {kind!r}")
+    try:
+        tensors = load_file(str(weights))
+    except Exception as exc:  # safetensors raises its own error types for corrupt headers
+        raise ArtifactError(f"{weights}: unreadable weights ({exc})") from exc
+    if tensors_digest(tensors) != meta.get("digest"):
+        raise ArtifactError(f"{d}: weights do not match the digest in {META_FILE}")
+    return tensors, meta
