@@ -110,3 +110,12 @@ def test_sample_tier_rules_are_deterministic_and_near_the_documented_shares():
     exclusive = Counter(item_exclusive_tier_code_for(f"{n:010d}", is_jewelry=True) for n in range(20_000))
     assert abs((20_000 - exclusive[None]) / 20_000 - 0.08) < 0.01
     assert item_exclusive_tier_code_for("0000000001", is_jewelry=False) is None
+
+
+def test_create_tiers_command(capsys):
+    from django.core.management import call_command
+
+    call_command("create_tiers", skip_checks=True)
+    call_command("create_tiers", skip_checks=True)
+    assert MembershipTier.objects.count() == 4
+    assert "none (rank 0), silver (rank 1), gold (rank 2), platinum (rank 3)" in capsys.readouterr().out

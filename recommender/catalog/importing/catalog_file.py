@@ -89,6 +89,7 @@ class _Table:
     name: str
     header: list[str]
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (spreadsheet row, canonical -> cell)
+    header_for: dict[str, str] = field(default_factory=dict)  # canonical -> the file's column name, for errors
 
 
 def _display_name(source) -> str:
@@ -159,7 +160,7 @@ def _read_table(source, *, columns: Iterable[str], required: Iterable[str], mapp
                   if h in file_to_canonical}
         table.rows.append((row_number, values))
     # Errors name the user's column, not ours.
-    table.header_for = {v: k for k, v in file_to_canonical.items()}  # type: ignore[attr-defined]
+    table.header_for = {v: k for k, v in file_to_canonical.items()}
     return table
 
 
@@ -278,7 +279,7 @@ def _tier_ids_known() -> dict[str, int | None]:
 
 def _validate_catalog(table: _Table, report: ImportReport) -> dict[str, tuple[int, dict[str, Any]]]:
     tier_ids = _tier_ids_known()
-    header_for = table.header_for  # type: ignore[attr-defined]
+    header_for = table.header_for
     seen: dict[str, int] = {}
     clean: dict[str, tuple[int, dict[str, Any]]] = {}
     for row_number, values in table.rows:
@@ -534,7 +535,7 @@ def import_events_file(path, *, mapping: dict[str, str] | None = None, dry_run: 
     if table is None:
         report.seconds = time.monotonic() - started
         return report
-    header_for = table.header_for  # type: ignore[attr-defined]
+    header_for = table.header_for
     clean: list[tuple[int, Any]] = []
     for row_number, values in table.rows:
         try:

@@ -366,7 +366,9 @@ def _import_photos(images_dir: Path, wanted, item_ids, report: ImportReport, say
                 skipped += 1
                 report.notes.append(f"photo skipped: {exc}")
                 continue
-            item = items_by_pk.get(item_pk) or Item.objects.get(pk=item_pk)
+            item = items_by_pk.get(item_pk)
+            if item is None:
+                item = items_by_pk[item_pk] = Item.objects.get(pk=item_pk)
             item_image_add(item, validated=validated)
             created += 1
             if n % 25 == 0:
