@@ -235,7 +235,7 @@ def _inputs(values: list[dict], photos: dict[int, list[tuple[str, str]]]):
     return image_vecs, text_vecs, text_hashes, image_hashes
 
 
-def _fit_fusion(reporter: JobReporter | None):
+def _fit_fusion(say):
     """Fit the attribute vocabulary and the fusion projections on all jewelry items' cached outputs."""
     from recommender.ml.encoders.attributes import AttributeEncoder
     from recommender.ml.encoders.fusion import FusionModel
@@ -246,12 +246,10 @@ def _fit_fusion(reporter: JobReporter | None):
     attrs = AttributeEncoder().fit([_attr_values(v) for v in values])
     attr_vecs = attrs.transform([_attr_values(v) for v in values])
     labels = [v["product_type"].lower().rstrip("s") for v in values]
-    if reporter:
-        reporter.log(f"Fitting the fusion on {len(values)} jewelry items")
+    say(0.82, f"Fitting the fusion on {len(values)} jewelry items", log=True)
     fusion = FusionModel().fit(image_vecs, text_vecs, attr_vecs, labels=labels, seed=0)
     version = _fusion_save(fusion, attrs)
-    if reporter:
-        reporter.log(f"Fusion {version} ({fusion.mode}) saved")
+    say(0.85, f"Fusion {version} ({fusion.mode}) saved", log=True)
     return fusion, attrs
 
 
@@ -317,8 +315,7 @@ def embed_items(item_pks: list[int], *, reporter: JobReporter | None = None, for
     # Phase 2: the fusion.
     current = None if refit_fusion else fusion_current()
     if current is None:
-        say(0.82, "Fitting the fusion", log=True)
-        current = _fit_fusion(reporter)
+        current = _fit_fusion(say)
         item_pks = sorted(set(item_pks) | set(ItemVector.objects.values_list("item_id", flat=True)))
         summary.items = len(item_pks)
     fusion, attrs = current

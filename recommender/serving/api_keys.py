@@ -70,7 +70,7 @@ def api_key_revoke(key: ApiKey) -> ApiKey:
 
 def api_key_authenticate(raw: str) -> ApiKey:
     """Return the active key for a presented secret, or raise ``ApiKeyError``."""
-    parts = raw.split("_")
+    parts = raw.split("_", 2)  # the secret part may itself contain "_"
     if len(parts) != 3 or parts[0] != "jr" or not parts[1] or not parts[2]:
         raise ApiKeyError("invalid_token", "The API key is malformed.")
     key = ApiKey.objects.filter(prefix=parts[1]).first()

@@ -1,0 +1,141 @@
+"""Input and output serializers of the storefront API (one pair per operation)."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from recommender.serving.scenarios import MAX_K
+
+ID_MAX = 128
+
+
+class KField(serializers.IntegerField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_K)
+        kwargs.setdefault("default", 10)
+        super().__init__(**kwargs)
+
+
+class HomeQuerySerializer(serializers.Serializer):
+    customer_id = serializers.CharField(required=False, max_length=ID_MAX, allow_blank=False)
+    k = KField()
+    type = serializers.CharField(required=False, max_length=64, help_text="ring, earring, necklace, bracelet…")
+
+
+class CustomerQuerySerializer(serializers.Serializer):
+    customer_id = serializers.CharField(max_length=ID_MAX)
+    k = KField()
+    type = serializers.CharField(required=False, max_length=64)
+
+
+class CrossSellInputSerializer(serializers.Serializer):
+    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    items = serializers.ListField(child=serializers.CharField(max_length=ID_MAX), min_length=1, max_length=100)
+    k = KField()
+    type = serializers.CharField(required=False, max_length=64)
+
+
+class FeedQuerySerializer(serializers.Serializer):
+    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    page_size = serializers.IntegerField(min_value=1, max_value=MAX_K, default=20)
+    cursor = serializers.CharField(required=False, max_length=20000)
+    type = serializers.CharField(required=False, max_length=64)
+
+
+class SimilarQuerySerializer(serializers.Serializer):
+    k = KField()
+    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    same_type = serializers.BooleanField(required=False, default=False)
+    type = serializers.CharField(required=False, max_length=64)
+
+
+class SearchInputSerializer(serializers.Serializer):
+    query = serializers.CharField(max_length=500, trim_whitespace=True)
+    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    k = KField()
+
+
+class ImageSearchQuerySerializer(serializers.Serializer):
+    k = KField()
+    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+
+
+class ImageSearchInputSerializer(serializers.Serializer):
+    image = serializers.FileField(help_text="The photo (JPEG, PNG, WebP or GIF).")
+
+
+class AssistantInputSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=1000, trim_whitespace=True)
+    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    item_id = serializers.CharField(required=False, max_length=ID_MAX)
+
+
+class EventsInputSerializer(serializers.Serializer):
+    """Each event is validated on its own; a bad one is reported, the good ones are stored."""
+
+    events = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=1000)
+
+
+# --- outputs ------------------------------------------------------------------------------
+
+
+class RecommendedItemSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The retailer's item id.")
+    title = serializers.CharField()
+    type = serializers.CharField()
+    price = serializers.FloatField(allow_null=True)
+    currency = serializers.CharField()
+    image_url = serializers.CharField(allow_blank=True)
+    score = serializers.FloatField()
+    reason = serializers.CharField()
+    exclusive_tier = serializers.CharField(allow_null=True)
+
+
+class RecommendationOutputSerializer(serializers.Serializer):
+    scenario = serializers.CharField()
+    items = RecommendedItemSerializer(many=True)
+    model_version = serializers.CharField()
+    personalised = serializers.BooleanField()
+    customer_known = serializers.BooleanField()
+    request_id = serializers.CharField()
+
+
+class FeedOutputSerializer(RecommendationOutputSerializer):
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class SearchOutputSerializer(RecommendationOutputSerializer):
+    parsed = serializers.DictField()
+
+
+class AssistantOutputSerializer(RecommendationOutputSerializer):
+    answer = serializers.CharField()
+    intent = serializers.CharField()
+
+
+class EventResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "duplicate", "error"])
+    error = serializers.DictField(allow_null=True)
+
+
+class EventsOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    results = EventResultSerializer(many=True)
+
+
+def render_result(result) -> dict:
+    """A RecommendationResult as the JSON every recommendation endpoint returns."""
+    body = {
+        "scenario": result.scenario,
+        "items": [item.__dict__ for item in result.items],
+        "model_version": result.model_version,
+        "personalised": result.personalised,
+        "customer_known": result.customer_known,
+        "request_id": result.request_id,
+    }
+    body.update(result.extras)
+    return body

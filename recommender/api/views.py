@@ -1,0 +1,187 @@
+"""Storefront API: one thin view per operation (validate, call one service, serialize)."""
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import parsers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recommender.events.services import events_ingest
+from recommender.serving import scenarios
+from recommender.serving.errors import DomainError
+from recommender.serving.request_log import api_request_record
+from recommender.serving.search import assistant_answer, search_image, search_text
+
+from . import serializers as s
+from .auth import ApiKeyAuthentication, ApiKeyThrottle, HasEventsScope, HasReadScope
+from .errors import error_body
+
+
+class StorefrontView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasReadScope]
+    throttle_classes = [ApiKeyThrottle]
+    parser_classes = [parsers.JSONParser]
+    scenario = "other"
+
+    def initial(self, request, *args, **kwargs):
+        self._started = time.perf_counter()
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > settings.JEWELREC_API_MAX_BODY_BYTES and not self._multipart():
+            raise DomainError(f"The body is larger than {settings.JEWELREC_API_MAX_BODY_BYTES} bytes.",
+                              code="too_large")
+        super().initial(request, *args, **kwargs)
+
+    def _multipart(self) -> bool:
+        return any(p is parsers.MultiPartParser for p in self.parser_classes)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        started = getattr(self, "_started", None)
+        if started is not None:
+            api_request_record(self.scenario, response.status_code, (time.perf_counter() - started) * 1000)
+        return response
+
+    def query(self, serializer_class):
+        serializer = serializer_class(data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def body(self, serializer_class):
+        if not isinstance(self.request.data, dict):
+            raise DomainError("The body must be a JSON object.", code="invalid_body")
+        serializer = serializer_class(data=self.request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+
+def _req(data: dict) -> scenarios.Request:
+    return scenarios.Request(customer_id=data.get("customer_id"), k=data.get("k", 10), product_type=data.get("type"))
+
+
+class HomeView(StorefrontView):
+    scenario = "home"
+
+    @extend_schema(parameters=[s.HomeQuerySerializer], responses=s.RecommendationOutputSerializer,
+                   summary="Homepage and category-page personalisation")
+    def get(self, request):
+        return Response(s.render_result(scenarios.recommend_home(_req(self.query(s.HomeQuerySerializer)))))
+
+
+class CrossSellView(StorefrontView):
+    scenario = "cross_sell"
+
+    @extend_schema(request=s.CrossSellInputSerializer, responses=s.RecommendationOutputSerializer,
+                   summary="Complementary jewelry for a cart or order")
+    def post(self, request):
+        data = self.body(s.CrossSellInputSerializer)
+        return Response(s.render_result(scenarios.recommend_cross_sell(_req(data), data["items"])))
+
+
+class MemberExclusiveView(StorefrontView):
+    scenario = "member_exclusive"
+
+    @extend_schema(parameters=[s.CustomerQuerySerializer], responses=s.RecommendationOutputSerializer,
+                   summary="Items reserved for the customer's membership tier and below")
+    def get(self, request):
+        return Response(s.render_result(scenarios.recommend_member_exclusive(_req(self.query(s.CustomerQuerySerializer)))))
+
+
+class FeedView(StorefrontView):
+    scenario = "feed"
+
+    @extend_schema(parameters=[s.FeedQuerySerializer], responses=s.FeedOutputSerializer,
+                   summary="Endless personalised feed (cursor pagination)")
+    def get(self, request):
+        data = self.query(s.FeedQuerySerializer)
+        req = scenarios.Request(customer_id=data.get("customer_id"), product_type=data.get("type"))
+        return Response(s.render_result(scenarios.feed_page(req, data["page_size"], data.get("cursor"))))
+
+
+class SimilarView(StorefrontView):
+    scenario = "similar"
+
+    @extend_schema(parameters=[s.SimilarQuerySerializer], responses=s.RecommendationOutputSerializer,
+                   summary="Items similar to this one (photo + text + attributes)")
+    def get(self, request, item_id: str):
+        data = self.query(s.SimilarQuerySerializer)
+        return Response(s.render_result(scenarios.recommend_similar(item_id, _req(data), same_type=data["same_type"])))
+
+
+class SearchView(StorefrontView):
+    scenario = "search"
+
+    @extend_schema(request=s.SearchInputSerializer, responses=s.SearchOutputSerializer,
+                   summary="Natural-language search (English or Chinese)")
+    def post(self, request):
+        data = self.body(s.SearchInputSerializer)
+        return Response(s.render_result(search_text(data["query"], _req(data))))
+
+
+class ImageSearchView(StorefrontView):
+    scenario = "image_search"
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(parameters=[s.ImageSearchQuerySerializer], request={"multipart/form-data": s.ImageSearchInputSerializer},
+                   responses=s.RecommendationOutputSerializer, summary="Visual search: a photo in, similar items out")
+    def post(self, request):
+        data = self.query(s.ImageSearchQuerySerializer)
+        upload = s.ImageSearchInputSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        return Response(s.render_result(search_image(upload.validated_data["image"], _req(data))))
+
+
+class AssistantView(StorefrontView):
+    scenario = "assistant"
+
+    @extend_schema(request=s.AssistantInputSerializer, responses=s.AssistantOutputSerializer,
+                   summary="Shopping assistant: answers grounded in catalog data")
+    def post(self, request):
+        data = self.body(s.AssistantInputSerializer)
+        result = assistant_answer(data["message"], _req(data), item_id=data.get("item_id"))
+        return Response(s.render_result(result))
+
+
+class EventsView(StorefrontView):
+    scenario = "events"
+    permission_classes = [HasEventsScope]
+
+    @extend_schema(request=s.EventsInputSerializer, responses={200: s.EventsOutputSerializer, 207: s.EventsOutputSerializer},
+                   summary="Post a batch of behaviour events (idempotent by event_id)")
+    def post(self, request):
+        data = self.body(s.EventsInputSerializer)
+        # Each event is validated by the ingestion service on its own: bad ones are
+        # reported with their field, the valid ones are stored.
+        outcomes = events_ingest(data["events"])
+        results = [
+            {"index": o.index, "event_id": o.event_id, "status": o.status,
+             "error": error_body("unknown_item" if o.field == "item_id" and "unknown" in o.message else "invalid",
+                                 o.message, o.field or None)["error"] if o.status == "error" else None}
+            for o in outcomes
+        ]
+        counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "duplicate", "error")}
+        body = {"created": counts["created"], "duplicates": counts["duplicate"], "errors": counts["error"],
+                "results": results}
+        if counts["error"] == 0:
+            status = 200
+        elif counts["error"] < len(results):
+            status = 207  # some stored, some rejected: the body says which
+        else:
+            status = 400
+        return Response(body, status=status)
+
+
+class PingView(APIView):
+    """A trivial endpoint: the framework's ceiling in the latency benchmark."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasReadScope]
+    throttle_classes = [ApiKeyThrottle]
+
+    @extend_schema(responses={200: {"type": "object", "properties": {"ok": {"type": "boolean"}}}},
+                   summary="Health check with authentication")
+    def get(self, request):
+        return Response({"ok": True})
