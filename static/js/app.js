@@ -79,7 +79,9 @@
     setTimeout(tick, interval);
   }
 
+  // A list with many queued jobs would otherwise poll dozens of URLs every two seconds.
+  var MAX_POLLERS = 10, pollers = 0;
   document.querySelectorAll("[data-job-status-url]").forEach(function (root) {
-    if (ACTIVE[root.getAttribute("data-status")]) poll(root);
+    if (ACTIVE[root.getAttribute("data-status")] && pollers < MAX_POLLERS) { pollers += 1; poll(root); }
   });
 })();

@@ -9,6 +9,7 @@ from recommender.catalog.selectors import catalog_summary
 from recommender.models import Job, ModelVersion
 
 from ..access import staff_required
+from ..selectors import dashboard_cached
 
 
 @staff_required
@@ -19,7 +20,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "dashboard/home.html",
         {
             "section": "overview",
-            "summary": catalog_summary(),
+            # Counting 100k+ rows on every visit is wasteful; a minute-old overview is fine.
+            "summary": dashboard_cached("overview_summary", catalog_summary, seconds=60),
             "active_model": ModelVersion.objects.filter(is_active=True).only("name", "activated_at", "model_type").first(),
             "recent_jobs": Job.objects.defer("log", "result", "params", "error")[:8],
         },
