@@ -149,8 +149,8 @@ def parse_price(value: Any, *, field: str = "price") -> Decimal | None:
         raise ItemInvalid(field, f"'{value}' is not a finite number")
     if price < 0:
         raise ItemInvalid(field, f"must be >= 0, got {value}")
-    # Item.price has 4 decimal places and 12 digits.
-    price = price.quantize(Decimal("0.0001"))
+    # Item.price has 6 decimal places and 14 digits.
+    price = price.quantize(Decimal("0.000001"))
     if price >= Decimal("1e8"):
         raise ItemInvalid(field, f"{value} is too large")
     return price

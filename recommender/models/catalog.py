@@ -42,7 +42,7 @@ class Item(models.Model):
     index_group = models.CharField(max_length=64, blank=True, default="")
     garment_group = models.CharField(max_length=64, blank=True, default="")
     style_tags = models.JSONField(default=list, blank=True)
-    price = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    price = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)  # normalised prices are tiny
     currency = models.CharField(max_length=3, default="EUR")
     in_stock = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True, db_index=True)

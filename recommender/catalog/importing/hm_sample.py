@@ -178,7 +178,7 @@ def import_hm_sample(
     transactions = pd.read_parquet(transactions_path)
     # Median over the whole week, whatever the limits, so a limited run gives the same prices.
     medians = transactions.groupby("article_id", sort=False)["price"].median()
-    median_by_article = {aid: Decimal(f"{float(p):.4f}") for aid, p in medians.items()}
+    median_by_article = {aid: Decimal(f"{float(p):.6f}") for aid, p in medians.items()}
 
     tiers = tiers_ensure()
     tier_ids = {code: t.pk for code, t in tiers.items()}
