@@ -98,7 +98,7 @@ class FusionModel:
         labels: Sequence | None = None,
         mode: str = "auto",
         min_pairs: int = 200,
-        epochs: int = 300,
+        epochs: int = 100,
         seed: int = 0,
     ) -> "FusionModel":
         """Fit projections. ``mode``: "auto" (contrastive if >= ``min_pairs`` items have both
