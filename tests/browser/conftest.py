@@ -35,6 +35,16 @@ def _chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.fixture(autouse=True)
+def _clear_dashboard_cache():
+    # The live server runs in this process: cached dashboard aggregates would leak between tests.
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def chromium_browser() -> Iterator:
     executable = _chromium_path()
