@@ -132,7 +132,7 @@ class ItemForm(forms.Form):
     product_group = forms.CharField(max_length=64, required=False)
     colour = forms.CharField(max_length=64, required=False)
     material = forms.CharField(max_length=64, required=False)
-    price = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=4)
+    price = forms.DecimalField(required=False, min_value=0, max_digits=14, decimal_places=6)
     currency = forms.CharField(max_length=3, initial="EUR")
     style_tags = forms.CharField(required=False, max_length=500, help_text="Separate tags with semicolons, e.g. minimal; gold; gift.")
     exclusive_tier = forms.ChoiceField(required=False, label="Member-exclusive tier", help_text="Empty: visible to everyone.")

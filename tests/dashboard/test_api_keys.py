@@ -29,6 +29,7 @@ def test_create_shows_secret_once_and_it_works(staff_client, staff_user):
     secret = secrets[0]
     assert secret.startswith(f"jr_{key.prefix}_")
     assert key.key_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert api_key_authenticate(secret).pk == key.pk
 
     # A reload never shows it again, and neither does the list.
     again = staff_client.get(response["Location"]).content.decode()
@@ -89,8 +90,9 @@ def test_revoke_with_confirmation(staff_client):
     assert response.status_code == 302
     created.key.refresh_from_db()
     assert created.key.revoked_at is not None
-    with pytest.raises(ApiKeyError):
+    with pytest.raises(ApiKeyError) as err:
         api_key_authenticate(created.secret)
+    assert err.value.code == "revoked_token"
     listing = staff_client.get(reverse("dashboard:api_keys")).content.decode()
     assert "badge-revoked" in listing
 

@@ -102,7 +102,7 @@ def test_edit_item_and_inline_errors(staff_client, catalog):
     base = {"title": "Renamed ring", "product_type": "Ring", "currency": "USD", "price": "3.20", "is_active": "on"}
     assert staff_client.post(url, base).status_code == 302
     ring.refresh_from_db()
-    assert (ring.title, ring.currency, str(ring.price), ring.in_stock) == ("Renamed ring", "USD", "3.2000", False)
+    assert (ring.title, ring.currency, str(ring.price), ring.in_stock) == ("Renamed ring", "USD", "3.200000", False)
 
     bad = staff_client.post(url, {**base, "currency": "EURO", "title": "Should not stick"})
     html = bad.content.decode()
