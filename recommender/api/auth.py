@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.settings import api_settings
 
 from recommender.models import ApiKey
 from recommender.serving.api_keys import ApiKeyError, api_key_authenticate
@@ -61,6 +62,11 @@ HasEventsScope = scope_permission("events")
 
 class ApiKeyThrottle(throttling.SimpleRateThrottle):
     scope = "api_key"
+
+    def get_rate(self):
+        # DRF copies the rates into a class attribute at import; read them per request so a
+        # changed setting (an override, a reload) takes effect.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
         client = request.user
