@@ -2,4 +2,4 @@
 
 Every task module is imported here so the worker registers them all.
 """
-from . import embedding, maintenance  # noqa: F401
+from . import embedding, maintenance, training  # noqa: F401

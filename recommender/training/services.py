@@ -1,0 +1,186 @@
+"""Training runs: start, execute, record. Every run is a ModelVersion row.
+
+A run never touches the active version unless it finishes and auto-promotion is on and
+it is at least as good as the active one on the same protocol; a failed or killed run
+leaves its row ``failed`` (or ``training``, which a rerun of the task picks up again).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from recommender.jobs.services import JobReporter, job_create
+from recommender.models import Job, ModelVersion, PromotionEvent, RecommenderSettings
+
+from .datasets import DatasetTooSmall, recdata_from_db
+from .registry import model_version_active, model_version_promote
+
+logger = logging.getLogger(__name__)
+
+PROMOTION_PROTOCOL = "cross_sell"
+PROMOTION_MODEL = "xdeepfm_transfer"
+PROMOTION_METRIC = "ndcg@10"
+
+
+class TrainingConfigError(ValueError):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field = message, field
+
+
+class TrainingAlreadyRunning(RuntimeError):
+    def __init__(self, job: Job) -> None:
+        super().__init__(f"A training run is already in progress (job #{job.pk}); wait for it or cancel it first.")
+        self.job = job
+
+
+def training_config(overrides: dict[str, Any] | None = None):
+    """Defaults from the settings page, then the run's overrides, validated by the ML core."""
+    from recommender.ml.training.trainer import ConfigError, TrainConfig
+
+    values = {**(RecommenderSettings.load().default_hyperparameters or {}), **(overrides or {})}
+    try:
+        return TrainConfig.from_dict(values)
+    except ConfigError as exc:
+        message = str(exc)
+        match = re.match(r"(\w+) must", message)
+        raise TrainingConfigError(message, field=match.group(1) if match else None) from exc
+    except TypeError as exc:
+        raise TrainingConfigError(f"Invalid hyperparameters: {exc}") from exc
+
+
+def _version_name() -> str:
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    name, n = f"xdeepfm-{stamp}", 1
+    while ModelVersion.objects.filter(name=name).exists():
+        n += 1
+        name = f"xdeepfm-{stamp}-{n}"
+    return name
+
+
+def training_run_start(*, config: dict[str, Any] | None = None, user=None, scheduled: bool = False,
+                       fast: bool = False) -> ModelVersion:
+    """Queue a training run on the training queue. One run at a time.
+
+    ``fast`` skips the ablations and shrinks the bootstrap (previews and tests); the
+    numbers it records say so.
+    """
+    from recommender.tasks.training import train_model_task
+
+    cfg = training_config(config)
+    with transaction.atomic():
+        running = Job.objects.select_for_update().filter(kind=Job.Kind.TRAIN, status__in=Job.ACTIVE_STATUSES).first()
+        if running is not None:
+            raise TrainingAlreadyRunning(running)
+        job = job_create(kind=Job.Kind.TRAIN, user=user,
+                         params={"config": cfg.to_dict(), "scheduled": scheduled, "fast": fast})
+        version = ModelVersion.objects.create(name=_version_name(), job=job, config=cfg.to_dict(),
+                                              status=ModelVersion.Status.TRAINING)
+        transaction.on_commit(lambda: train_model_task.delay(job.id))
+    return version
+
+
+def _artifact_dir(version: ModelVersion) -> Path:
+    return Path(settings.JEWELREC_ARTIFACT_DIR) / "models" / version.name
+
+
+def _headline(metrics: dict) -> float | None:
+    try:
+        return float(metrics[PROMOTION_PROTOCOL]["models"][PROMOTION_MODEL][PROMOTION_METRIC])
+    except (KeyError, TypeError, ValueError):
+        pass
+    try:
+        return float(metrics[PROMOTION_PROTOCOL][PROMOTION_MODEL][PROMOTION_METRIC])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def training_job_run(job: Job, reporter: JobReporter) -> dict[str, Any]:
+    """Body of the training task: data from the DB -> pipeline -> artifacts -> registry row."""
+    from recommender.ml.pipeline import run_pipeline
+    from recommender.ml.training.trainer import TrainConfig
+
+    version = ModelVersion.objects.get(job=job)
+    if version.status == ModelVersion.Status.READY:
+        return {"version": version.name, "message": f"{version.name} was already trained"}
+    started = time.monotonic()
+    version.status, version.error, version.epoch_losses = ModelVersion.Status.TRAINING, "", []
+    version.save(update_fields=["status", "error", "epoch_losses"])
+    try:
+        reporter(0.01, "Loading interactions from the database", log=True)
+        data, snapshot = recdata_from_db()
+        version.data_snapshot = snapshot
+        version.save(update_fields=["data_snapshot"])
+        reporter.log(f"{snapshot['events']} events, {snapshot['jewelry_events']} on jewelry, "
+                     f"{snapshot['items_with_vectors']} items with multimodal vectors")
+        epochs: list[dict] = []
+
+        def on_progress(fraction: float, message: str) -> None:
+            if " epoch " in message:
+                epochs.append({"at": round(time.monotonic() - started, 1), "message": message})
+                version.epoch_losses = epochs
+                ModelVersion.objects.filter(pk=version.pk).update(epoch_losses=epochs)
+            reporter(0.05 + 0.9 * fraction, message, log=" epoch " in message or fraction == 0)
+
+        fast = bool(job.params.get("fast"))
+        result = run_pipeline(data, TrainConfig.from_dict(version.config), on_progress,
+                              ablations=not fast, n_resamples=200 if fast else 1000,
+                              threads=max(1, settings.JEWELREC_TORCH_THREADS or 2))
+        reporter(0.96, "Saving artifacts", log=True)
+        folder = _artifact_dir(version)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        result.model.save(tmp)
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+        version.metrics = {**result.metrics, "served_model_note": result.served_model_note,
+                           "fast": fast, "timings": result.timings}
+        version.epoch_losses = [{"series": key, **row} for key, rows in result.epoch_losses.items() for row in rows]
+        version.artifact_dir = str(folder)
+        version.status = ModelVersion.Status.READY
+        version.finished_at = timezone.now()
+        version.duration_seconds = time.monotonic() - started
+        version.save()
+    except BaseException as exc:  # noqa: BLE001 - the row must say it failed, whatever stopped it
+        ModelVersion.objects.filter(pk=version.pk).update(
+            status=ModelVersion.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:5000],
+            finished_at=timezone.now(), duration_seconds=time.monotonic() - started)
+        raise
+    promoted = _maybe_auto_promote(version)
+    headline = _headline(version.metrics)
+    message = f"{version.name} trained in {version.duration_seconds:.0f}s"
+    if headline is not None:
+        message += f"; cross-sell NDCG@10 {headline:.4f}"
+    if promoted:
+        message += "; auto-promoted"
+    return {"version": version.name, "message": message, "promoted": promoted}
+
+
+def _maybe_auto_promote(version: ModelVersion) -> bool:
+    if not RecommenderSettings.load().auto_promote:
+        return False
+    new = _headline(version.metrics)
+    active = model_version_active()
+    old = _headline(active.metrics) if active else None
+    if new is None or (old is not None and new < old):
+        return False
+    model_version_promote(version, action=PromotionEvent.Action.AUTO_PROMOTE,
+                          note=f"{PROMOTION_PROTOCOL} {PROMOTION_METRIC} {new:.4f} >= {old if old is not None else 'none'}")
+    return True
+
+
+def scheduled_training_start() -> ModelVersion | None:
+    """The weekly run: all data up to now with the default hyperparameters; skip if one is running."""
+    try:
+        return training_run_start(scheduled=True)
+    except TrainingAlreadyRunning:
+        logger.info("scheduled training skipped: a run is already in progress")
+        return None
