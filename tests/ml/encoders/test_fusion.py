@@ -26,6 +26,7 @@ def contrastive():
     return FusionModel().fit(img_list, txt, att, labels=labels, epochs=15, min_pairs=100), (img, txt, att, labels)
 
 
+@pytest.mark.slow  # shares the ~10 s contrastive fit (longer on a busy machine)
 def test_contrastive_output_contract(contrastive):
     model, (img, txt, att, labels) = contrastive
     assert model.mode == "contrastive"
@@ -38,6 +39,7 @@ def test_contrastive_output_contract(contrastive):
     assert out.parts(0) == ["text", "attr"] and out.parts(1) == ["image", "text", "attr"]
 
 
+@pytest.mark.slow  # shares the ~10 s contrastive fit (longer on a busy machine)
 def test_contrastive_aligns_modalities(contrastive):
     model, (img, txt, att, labels) = contrastive
     image_only = model.transform(img, None, None).vectors
@@ -46,6 +48,7 @@ def test_contrastive_aligns_modalities(contrastive):
     assert same_type.mean() > 0.6  # chance ~0.2
 
 
+@pytest.mark.slow  # shares the ~10 s contrastive fit (longer on a busy machine)
 def test_save_load_is_exact_and_versioned(contrastive, tmp_path):
     model, (img, txt, att, _) = contrastive
     version = model.save(tmp_path / "f")
@@ -56,6 +59,7 @@ def test_save_load_is_exact_and_versioned(contrastive, tmp_path):
     assert meta["dims"] == {"image": 1280, "text": 512, "attr": 5}
 
 
+@pytest.mark.slow  # shares the ~10 s contrastive fit (longer on a busy machine)
 def test_tampered_weights_are_refused(contrastive, tmp_path):
     model, _ = contrastive
     model.save(tmp_path / "f")
@@ -81,6 +85,7 @@ def test_pca_fallback_for_little_data():
     assert FusionModel().fit(no_photo, txt, att).version == model.version
 
 
+@pytest.mark.slow  # shares the ~10 s contrastive fit (longer on a busy machine)
 def test_item_with_nothing_gets_zero_vector_and_no_flags(contrastive):
     model, (img, txt, att, _) = contrastive
     out = model.transform([None], np.zeros((1, 512), np.float32), np.zeros((1, 5), np.float32))
@@ -88,6 +93,7 @@ def test_item_with_nothing_gets_zero_vector_and_no_flags(contrastive):
     assert np.all(out.vectors[0] == 0)
 
 
+@pytest.mark.slow  # shares the ~10 s contrastive fit (longer on a busy machine)
 def test_dimension_mismatch_is_an_error(contrastive):
     model, (img, txt, att, _) = contrastive
     with pytest.raises(ValueError, match="384 dims"):
