@@ -212,10 +212,12 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
     """Items like this one: fused photo + text + attribute vectors, attributes as tie-breakers."""
     k = check_k(req.k)
     catalog = serving_catalog()
-    anchor = Item.objects.filter(external_id=item_id).only("id", "product_type", "colour", "material").first()
-    if anchor is None:
-        raise NotFoundError(f"Unknown item id '{item_id}'.", field="id", code="unknown_item")
+    anchor = (Item.objects.filter(external_id=item_id).select_related("exclusive_tier")
+              .only("id", "title", "product_type", "colour", "material", "exclusive_tier__rank").first())
     ctx = customer_context(req.customer_id)
+    if anchor is None or (anchor.exclusive_tier_id and anchor.exclusive_tier.rank > ctx.tier_rank):
+        # A member-only item is unknown to everyone below its tier: its title would leak in the reasons.
+        raise NotFoundError(f"Unknown item id '{item_id}'.", field="id", code="unknown_item")
     row = catalog.row_of.get(item_id)
     anchor_type = canonical_type(anchor.product_type)
     product_type = req.product_type or (anchor.product_type if same_type else None)
@@ -230,11 +232,7 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
     else:
         scores = attr + 0.01 * np.log1p(catalog.popularity)
     return _finish("similar", catalog, ctx, scores, eligible, k, ranker_version=catalog.vector_version or "attributes",
-                   personalised=False, reason_context={"anchor_row": row, "anchor_title": _title(anchor)})
-
-
-def _title(item: Item) -> str:
-    return Item.objects.filter(pk=item.pk).values_list("title", flat=True).first() or ""
+                   personalised=False, reason_context={"anchor_row": row, "anchor_title": anchor.title})
 
 
 # --- feed ---------------------------------------------------------------------------------

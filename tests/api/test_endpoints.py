@@ -164,6 +164,15 @@ def test_similar_excludes_the_anchor_and_respects_tiers(vshop, api):
     assert_error(api.get(f"{V1}/items/NOPE/similar"), 404, "unknown_item", "id")
 
 
+def test_similar_to_a_member_only_item_is_unknown_below_its_tier(vshop, api):
+    # Its title would otherwise appear in every reason ("Looks like the ...").
+    response = api.get(f"{V1}/items/J103/similar", {"customer_id": "c-gold"})
+    assert_error(response, 404, "unknown_item", "id")
+    assert "Platinum" not in response.content.decode()
+    body = ok(api.get(f"{V1}/items/J103/similar", {"customer_id": "c-plat", "k": 3}))
+    assert body["items"][0]["reason"] == "Looks like the Platinum diamond ring"
+
+
 # --- search -----------------------------------------------------------------------------------
 
 
