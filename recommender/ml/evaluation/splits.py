@@ -1,0 +1,141 @@
+"""Evaluation protocols as data splits.
+
+A :class:`ProtocolSplit` says exactly which interactions a model may fit on
+(``train``), what each test customer's input is (``test_histories``), what must be
+predicted (``test_relevant``) and the candidate set (always the FULL target catalog,
+never sampled negatives). Validation for tuning and early stopping is carved by
+applying the same protocol again to ``train`` (see :func:`validation_split`), so test
+customers are never looked at before the final evaluation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import DatasetTooSmall, InteractionData, RecData, user_histories
+
+__all__ = ["DatasetTooSmall", "ProtocolSplit", "cross_sell_split", "temporal_split", "validation_split"]
+
+DAY = 86400
+
+
+@dataclass
+class ProtocolSplit:
+    name: str
+    train: InteractionData
+    test_users: np.ndarray  # int64 user indices
+    test_histories: list[np.ndarray]  # model input per test user: item indices of any category
+    test_relevant: list[np.ndarray]  # hidden target-domain items per test user
+    candidates: np.ndarray  # the full target catalog
+    notes: str
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_users)
+
+    def cold_items(self, data: RecData) -> np.ndarray:
+        """Target items with no interaction in ``train``."""
+        seen = np.zeros(len(data.items), dtype=bool)
+        seen[self.train.item_idx] = True
+        return np.flatnonzero(data.items.is_target & ~seen)
+
+
+def _user_item_sets(inter: InteractionData, mask: np.ndarray, n_users: int) -> list[np.ndarray]:
+    return user_histories(inter.subset(mask), n_users)
+
+
+def cross_sell_split(
+    data: RecData,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    max_history: int = 50,
+    min_test_users: int = 5,
+    name: str = "cross_sell",
+) -> ProtocolSplit:
+    """Customers who bought target items AND other things; split by customer.
+
+    Test customers are removed from ``train`` entirely (unseen). Their input is their
+    non-target history; their target-domain interactions are hidden and are the
+    relevant set. Everyone else's interactions (both domains) are trainable.
+    """
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    inter = data.interactions
+    is_tgt = data.items.is_target[inter.item_idx]
+    n_users = len(data.users)
+    has_tgt = np.zeros(n_users, bool)
+    has_tgt[inter.user_idx[is_tgt]] = True
+    has_src = np.zeros(n_users, bool)
+    has_src[inter.user_idx[~is_tgt]] = True
+    eligible = np.flatnonzero(has_tgt & has_src)
+    n_test = int(round(len(eligible) * test_fraction))
+    if n_test < min_test_users or len(eligible) - n_test < min_test_users:
+        raise DatasetTooSmall(
+            f"cross-sell protocol needs at least {min_test_users} test and train customers who bought both "
+            f"target and other items; found {len(eligible)} such customers"
+        )
+    rng = np.random.default_rng(seed)
+    test_users = np.sort(rng.choice(eligible, size=n_test, replace=False))
+    is_test_user = np.zeros(n_users, bool)
+    is_test_user[test_users] = True
+    row_test = is_test_user[inter.user_idx]
+    train = inter.subset(~row_test)
+    src_hist = _user_item_sets(inter, row_test & ~is_tgt, n_users)
+    tgt_sets = _user_item_sets(inter, row_test & is_tgt, n_users)
+    histories = [src_hist[u][-max_history:] for u in test_users]
+    relevant = [np.unique(tgt_sets[u]) for u in test_users]
+    notes = (
+        f"{name}: {n_test} test customers ({test_fraction:.0%} of {len(eligible)} who bought target and other items, "
+        f"seed {seed}) are unseen in training; input = their non-target history (last {max_history} distinct items); "
+        f"relevant = their hidden target items; candidates = full target catalog ({int(data.items.is_target.sum())} items)."
+    )
+    return ProtocolSplit(name, train, test_users, histories, relevant, data.items.target_items, notes)
+
+
+def temporal_split(
+    data: RecData,
+    test_days: int = 1,
+    max_history: int = 50,
+    min_test_users: int = 5,
+    name: str = "temporal",
+) -> ProtocolSplit:
+    """Train on earlier days, test on target purchases of the last ``test_days`` days.
+
+    Test customers must have history before the cut; their input is all their events
+    before the cut (any category), relevant = target items they interacted with after it.
+    """
+    inter = data.interactions
+    if len(inter) == 0:
+        raise DatasetTooSmall("temporal protocol needs interactions")
+    last_day = int(inter.timestamp.max()) // DAY
+    cut = (last_day - test_days + 1) * DAY
+    before = inter.timestamp < cut
+    is_tgt = data.items.is_target[inter.item_idx]
+    n_users = len(data.users)
+    train = inter.subset(before)
+    hist = _user_item_sets(inter, before, n_users)
+    after_tgt = _user_item_sets(inter, ~before & is_tgt, n_users)
+    test_users = np.array([u for u in range(n_users) if len(after_tgt[u]) and len(hist[u])], dtype=np.int64)
+    if len(test_users) < min_test_users:
+        raise DatasetTooSmall(
+            f"temporal protocol needs at least {min_test_users} customers with history who bought target items "
+            f"in the last {test_days} day(s); found {len(test_users)}"
+        )
+    histories = [hist[u][-max_history:] for u in test_users]
+    relevant = [np.unique(after_tgt[u]) for u in test_users]
+    notes = (
+        f"{name}: train on events before the last {test_days} day(s); test = {len(test_users)} customers with earlier "
+        f"history who bought target items in the last {test_days} day(s); input = all their earlier events "
+        f"(any category, last {max_history} distinct items); candidates = full target catalog "
+        f"({int(data.items.is_target.sum())} items); already-bought items are not excluded."
+    )
+    return ProtocolSplit(name, train, test_users, histories, relevant, data.items.target_items, notes)
+
+
+def validation_split(data: RecData, split: ProtocolSplit, seed: int = 1, fraction: float = 0.15) -> ProtocolSplit:
+    """The same protocol applied to ``split.train``: for tuning and early stopping, never touching test."""
+    inner = data.with_interactions(split.train)
+    if split.name.startswith("temporal"):
+        return temporal_split(inner, test_days=1, name=f"{split.name}/validation")
+    return cross_sell_split(inner, test_fraction=fraction, seed=seed, name=f"{split.name}/validation")
