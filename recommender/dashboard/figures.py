@@ -267,3 +267,30 @@ def item_map_figure(points: list[dict[str, Any]], explained: list[float]) -> dic
             yaxis={"title": {"text": f"PC 2 ({ex[1] * 100:.1f}% of variance)"}, "zeroline": False},
         ),
     }
+
+
+def epoch_loss_figure(series: dict[str, list[tuple[int, float]]]) -> dict | None:
+    """Training loss per epoch, one line per "<protocol>/<model> <phase>"; pretraining dashed."""
+    if not series or not any(series.values()):
+        return None
+    data = []
+    for i, (name, points) in enumerate(series.items()):
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": name,
+                "x": [p[0] for p in points],
+                "y": [p[1] for p in points],
+                "line": {"color": COLOURS[i % len(COLOURS)], "dash": "dash" if "pretrain" in name else "solid"},
+                "hovertemplate": "epoch %{x}: loss %{y:.4f}<extra>" + name + "</extra>",
+            }
+        )
+    layout = _layout(
+        hovermode="closest",
+        height=360,
+        xaxis={"title": {"text": "epoch"}, "dtick": 1},
+        yaxis={"title": {"text": "training loss (sampled softmax)"}},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return {"data": data, "layout": layout}

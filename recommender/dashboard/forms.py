@@ -234,3 +234,81 @@ class CatalogImportForm(forms.Form):
         help_text="Optional. Photos named after the item id (e.g. 0123456001.jpg or 0123456001_2.png).",
     )
     dry_run = forms.BooleanField(required=False, initial=True, label="Dry run: validate and preview, write nothing")
+
+
+# --- jobs: start forms ----------------------------------------------------------------------
+
+EMBED_SCOPES = [
+    ("jewelry", "Jewelry only"),
+    ("interacted", "Jewelry + items customers interacted with"),
+    ("all", "Whole catalog (slow)"),
+]
+
+
+class EmbedCatalogForm(forms.Form):
+    scope = forms.ChoiceField(choices=EMBED_SCOPES, initial="jewelry")
+    force = forms.BooleanField(required=False, label="Force: re-encode even unchanged photos and texts")
+    refit_fusion = forms.BooleanField(required=False, label="Refit the fusion (image + text + attributes -> 512-d)")
+
+
+class LayerSizesField(forms.CharField):
+    """``"16,16"`` -> ``[16, 16]``. Sizes and depth are range-checked by the training service."""
+
+    def prepare_value(self, value):
+        if isinstance(value, (list, tuple)):
+            return ",".join(str(v) for v in value)
+        return value
+
+    def to_python(self, value):
+        text = (value or "").strip()
+        if not text:
+            raise forms.ValidationError("Give at least one layer size, e.g. 16,16.")
+        try:
+            return [int(part) for part in text.replace(" ", "").split(",") if part != ""]
+        except ValueError:
+            raise forms.ValidationError(f"Use whole numbers separated by commas, e.g. 16,16 (got “{text}”).") from None
+
+
+class TrainModelForm(forms.Form):
+    """The hyperparameters a merchandiser may change; everything else keeps the configured default.
+
+    Fields are named exactly like ``TrainConfig`` so a ``TrainingConfigError.field`` lands on its input.
+    """
+
+    CONFIG_FIELDS = ("lr", "finetune_lr", "batch_size", "epochs_pretrain", "epochs_finetune", "embed_dim",
+                     "cin_layers", "dnn_layers", "dropout", "negatives", "freeze_on_finetune")
+
+    lr = forms.FloatField(label="Learning rate (pretraining)")
+    finetune_lr = forms.FloatField(label="Learning rate (fine-tuning)")
+    batch_size = forms.IntegerField(label="Batch size")
+    epochs_pretrain = forms.IntegerField(label="Pretraining epochs (garments, shoes, accessories)")
+    epochs_finetune = forms.IntegerField(label="Fine-tuning epochs (jewelry)")
+    embed_dim = forms.IntegerField(label="Embedding size")
+    cin_layers = LayerSizesField(label="CIN layers", help_text="Comma-separated feature-map counts, e.g. 16,16.")
+    dnn_layers = LayerSizesField(label="DNN layers", help_text="Comma-separated hidden sizes, e.g. 64,32.")
+    dropout = forms.FloatField(label="Dropout")
+    negatives = forms.IntegerField(label="Sampled negatives per example")
+    freeze_on_finetune = forms.BooleanField(required=False, label="Freeze shared layers at the start of fine-tuning")
+    fast = forms.BooleanField(required=False, label="Fast run: skip ablations, smaller bootstrap (for a quick check)")
+
+    @classmethod
+    def initial_from(cls, config) -> dict:
+        values = config.to_dict()
+        return {name: values[name] for name in cls.CONFIG_FIELDS}
+
+    def config(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.CONFIG_FIELDS}
+
+
+# --- models ---------------------------------------------------------------------------------
+
+
+class CompareForm(forms.Form):
+    a = forms.TypedChoiceField(coerce=int, label="Version A (baseline)")
+    b = forms.TypedChoiceField(coerce=int, label="Version B (compared)")
+
+    def __init__(self, *args, versions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(v.pk, f"{v.name} ({v.get_status_display().lower()}{', active' if v.is_active else ''})") for v in versions]
+        self.fields["a"].choices = choices
+        self.fields["b"].choices = choices

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import api_keys, catalog, charts, jobs, overview, rules, settings
+from .views import api_keys, catalog, charts, jobs, models, overview, preview, rules, settings
 
 app_name = "dashboard"
 
@@ -16,9 +16,30 @@ urlpatterns = [
     path("catalog/items/<int:item_id>/photos/<int:image_id>/delete/", catalog.item_photo_delete, name="item_photo_delete"),
     # jobs
     path("jobs/", jobs.job_list, name="jobs"),
+    path("jobs/embed/", jobs.embed_start, name="embed_start"),
+    path("jobs/train/", jobs.train_start, name="train_start"),
     path("jobs/<int:job_id>/", jobs.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status.json", jobs.job_status, name="job_status"),
     path("jobs/<int:job_id>/cancel/", jobs.job_cancel, name="job_cancel"),
+    # models
+    path("models/", models.model_list, name="models"),
+    path("models/compare/", models.model_compare, name="model_compare"),
+    path("models/rollback/", models.model_rollback, name="model_rollback"),
+    path("models/<int:version_id>/", models.model_detail, name="model_detail"),
+    path("models/<int:version_id>/promote/", models.model_promote, name="model_promote"),
+    # preview
+    path("preview/", preview.preview_page, name="preview"),
+    path("preview/customers/", preview.customer_search, name="preview_customers"),
+    path("preview/customers/random/", preview.customer_random, name="preview_random_customer"),
+    path("preview/customer/", preview.customer_panel, name="preview_customer"),
+    path("preview/items/", preview.item_picker, name="preview_items"),
+    path("preview/home/", preview.scenario_home, name="preview_home"),
+    path("preview/cross-sell/", preview.scenario_cross_sell, name="preview_cross_sell"),
+    path("preview/member-exclusive/", preview.scenario_member_exclusive, name="preview_member_exclusive"),
+    path("preview/feed/", preview.scenario_feed, name="preview_feed"),
+    path("preview/similar/", preview.scenario_similar, name="preview_similar"),
+    path("preview/assistant/", preview.scenario_assistant, name="preview_assistant"),
+    path("preview/image-search/", preview.scenario_image_search, name="preview_image_search"),
     # rules
     path("rules/", rules.rule_list, name="rules"),
     path("rules/new/", rules.rule_new, name="rule_new"),

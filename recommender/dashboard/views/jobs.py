@@ -11,10 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from recommender.embeddings.services import catalog_embedding_start
 from recommender.jobs.services import job_request_cancel
-from recommender.models import Job
+from recommender.models import Job, RecommenderSettings
+from recommender.training.services import TrainingAlreadyRunning, TrainingConfigError, training_config, training_run_start
 
 from ..access import staff_required, staff_required_json
+from ..forms import EmbedCatalogForm, TrainModelForm
 
 JOBS_PER_PAGE = 50
 STATUS_LOG_TAIL = 200
@@ -63,6 +66,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
             "kinds": Job.Kind.choices,
             "filter_query": urlencode({k: v for k, v in (("status", status), ("kind", kind)) if v}, doseq=False)
             + ("&" if status or kind else ""),
+            "embed_form": EmbedCatalogForm(),
+            "train_form": _train_form(request),
         },
     )
 
@@ -124,3 +129,63 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 
 def job_url(job: Job) -> str:
     return reverse("dashboard:job_detail", args=[job.pk])
+
+
+# --- starting jobs ----------------------------------------------------------------------------
+
+
+def _train_form(request: HttpRequest, data=None) -> TrainModelForm:
+    """Pre-filled with the defaults a run would use: TrainConfig, then the Settings page's overrides."""
+    from recommender.ml.training.trainer import TrainConfig
+
+    try:
+        # training_config() creates the settings row when missing; a page view should not write,
+        # and without the row the defaults are exactly TrainConfig's.
+        defaults = training_config() if RecommenderSettings.objects.filter(pk=1).exists() else TrainConfig()
+    except TrainingConfigError as exc:
+        # Broken defaults on the Settings page must not hide the form; say so and start from the code's defaults.
+        if data is None:
+            messages.warning(request, f"The default hyperparameters on the Settings page are invalid ({exc.message}); "
+                                      "the form shows the built-in defaults.")
+        defaults = TrainConfig()
+    return TrainModelForm(data, initial=TrainModelForm.initial_from(defaults))
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def embed_start(request: HttpRequest) -> HttpResponse:
+    form = EmbedCatalogForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        before = Job.objects.filter(kind=Job.Kind.EMBED_CATALOG, status__in=Job.ACTIVE_STATUSES).values_list("pk", flat=True).first()
+        job = catalog_embedding_start(user=request.user, **form.cleaned_data)
+        if before == job.pk:
+            messages.warning(request, f"Catalog embedding is already {job.get_status_display().lower()} (job #{job.pk}); "
+                                      "showing it instead of starting another.")
+        else:
+            messages.success(request, f"Catalog embedding queued (job #{job.pk}).")
+        return redirect(job_url(job))
+    return render(request, "dashboard/jobs/start.html",
+                  {"section": "jobs", "form": form, "title": "Embed catalog", "action": reverse("dashboard:embed_start"),
+                   "submit": "Start embedding"})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def train_start(request: HttpRequest) -> HttpResponse:
+    form = _train_form(request, request.POST if request.method == "POST" else None)
+    running = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            version = training_run_start(config=form.config(), user=request.user, fast=form.cleaned_data["fast"])
+        except TrainingConfigError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        except TrainingAlreadyRunning as exc:
+            running = exc.job
+            form.add_error(None, f"A training run is already in progress (job #{exc.job.pk}). "
+                                 "Wait for it to finish or cancel it, then start again.")
+        else:
+            messages.success(request, f"Training run {version.name} queued (job #{version.job_id}).")
+            return redirect(reverse("dashboard:job_detail", args=[version.job_id]))
+    return render(request, "dashboard/jobs/start.html",
+                  {"section": "jobs", "form": form, "title": "Train model", "action": reverse("dashboard:train_start"),
+                   "submit": "Start training", "running": running})

@@ -1,0 +1,157 @@
+"""Models: the registry of trained versions, their offline metrics, promotion and rollback."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from recommender.models import ModelVersion, PromotionEvent
+from recommender.training.registry import RegistryError, model_version_promote, model_version_rollback
+
+from .. import model_reports
+from ..access import staff_required
+from ..figures import epoch_loss_figure
+from ..forms import CompareForm
+
+VERSIONS_PER_PAGE = 50
+
+
+def _pretty(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+@staff_required
+@require_GET
+def model_list(request: HttpRequest) -> HttpResponse:
+    # epoch_losses can hold hundreds of rows per version; the table needs only the metrics.
+    qs = ModelVersion.objects.defer("epoch_losses", "config", "data_snapshot", "error")
+    page = Paginator(qs, VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [{"version": v, "headline": model_reports.headline(v.metrics)} for v in page.object_list]
+    active = ModelVersion.objects.filter(is_active=True).only("id", "name").first()
+    can_roll_back = bool(active) and PromotionEvent.objects.filter(version=active).exclude(previous=None).exists()
+    return render(
+        request,
+        "dashboard/models/list.html",
+        {
+            "section": "models",
+            "page": page,
+            "rows": rows,
+            "active": active,
+            "can_roll_back": can_roll_back,
+            "promotions": PromotionEvent.objects.select_related("version", "previous", "user")[:10],
+            "compare_form": CompareForm(versions=ModelVersion.objects.only("id", "name", "status", "is_active")[:200],
+                                        initial=_compare_initial(page.object_list)),
+            "query_prefix": "",
+        },
+    )
+
+
+def _compare_initial(versions) -> dict:
+    ids = [v.pk for v in versions]
+    return {"a": ids[1], "b": ids[0]} if len(ids) >= 2 else {}
+
+
+@staff_required
+@require_GET
+def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion.objects.select_related("job"), pk=version_id)
+    series = model_reports.loss_series(version.epoch_losses)
+    figure = epoch_loss_figure(series)
+    metrics = version.metrics or {}
+    return render(
+        request,
+        "dashboard/models/detail.html",
+        {
+            "section": "models",
+            "version": version,
+            "headline": model_reports.headline(metrics),
+            "tables": model_reports.metric_tables(metrics),
+            "loss_figure": figure,
+            "progress_lines": model_reports.progress_lines(version.epoch_losses),
+            "config_json": _pretty(version.config),
+            "snapshot_json": _pretty(version.data_snapshot),
+            "timings": sorted((metrics.get("timings") or {}).items()),
+            "served_note": metrics.get("served_model_note", ""),
+            "fast": metrics.get("fast", False),
+            "promotions": version.promotions.select_related("previous", "user")[:10],
+            "others": ModelVersion.objects.exclude(pk=version.pk).only("id", "name")[:50],
+        },
+    )
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def model_promote(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = get_object_or_404(ModelVersion, pk=version_id)
+    back = reverse("dashboard:model_detail", args=[version.pk])
+    if request.method == "GET":
+        active = ModelVersion.objects.filter(is_active=True).only("name").first()
+        h = model_reports.headline(version.metrics)
+        score = f" Its cross-sell NDCG@10 is {h.transfer_ndcg:.4f}." if h.transfer_ndcg is not None else ""
+        return render(
+            request,
+            "dashboard/confirm.html",
+            {
+                "section": "models",
+                "title": f"Promote {version.name}?",
+                "body": (f"Every storefront scenario switches from {active.name if active else 'popularity (no active model)'} "
+                         f"to {version.name} within a few seconds.{score} You can roll back afterwards."),
+                "confirm_label": "Promote",
+                "confirm_class": "primary",
+                "back_url": back,
+            },
+        )
+    try:
+        model_version_promote(version, user=request.user)
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{version.name} is now the active model.")
+    return redirect(back)
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def model_rollback(request: HttpRequest) -> HttpResponse:
+    back = reverse("dashboard:models")
+    if request.method == "GET":
+        active = ModelVersion.objects.filter(is_active=True).only("id", "name").first()
+        last = (PromotionEvent.objects.filter(version=active).exclude(previous=None).select_related("previous").first()
+                if active else None)
+        body = (f"{active.name} is active. Rolling back re-activates {last.previous.name}, the version active before it."
+                if last else "There is no earlier active version to roll back to.")
+        return render(request, "dashboard/confirm.html",
+                      {"section": "models", "title": "Roll back the active model?", "body": body,
+                       "confirm_label": "Roll back", "back_url": back})
+    try:
+        restored = model_version_rollback(user=request.user)
+    except RegistryError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Rolled back: {restored.name} is the active model again.")
+    return redirect(back)
+
+
+@staff_required
+@require_GET
+def model_compare(request: HttpRequest) -> HttpResponse:
+    versions = list(ModelVersion.objects.only("id", "name", "status", "is_active")[:200])
+    form = CompareForm(request.GET or None, versions=versions, initial=_compare_initial(versions))
+    context = {"section": "models", "form": form}
+    if form.is_bound and form.is_valid():
+        a = ModelVersion.objects.get(pk=form.cleaned_data["a"])
+        b = ModelVersion.objects.get(pk=form.cleaned_data["b"])
+        context.update(
+            a=a,
+            b=b,
+            headline_a=model_reports.headline(a.metrics),
+            headline_b=model_reports.headline(b.metrics),
+            deltas=model_reports.metric_deltas(a.metrics, b.metrics),
+            config_diff=model_reports.config_diff(a.config, b.config),
+        )
+    return render(request, "dashboard/models/compare.html", context)
