@@ -190,14 +190,17 @@ def search_image(upload, req: Request) -> RecommendationResult:
     if failures:
         raise DomainError(f"Could not read the photo: {failures[0]}", field="image", code="invalid_image")
     adapter = _adapter()
-    feat = adapter.transform(vectors[:1])[0] if adapter else vectors[0]
-    feat = feat / max(float(np.linalg.norm(feat)), 1e-8)
     catalog = serving_catalog()
     ctx = customer_context(req.customer_id)
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_purchased=False)
     matrix, has = _image_matrix(catalog, adapter)
     eligible &= has
-    scores = matrix @ feat
+    if adapter is not None:
+        from recommender.ml.encoders.adaptation import type_aware_scores
+
+        scores = type_aware_scores(adapter, vectors[:1], matrix, catalog.types.tolist())[0]
+    else:
+        scores = matrix @ (vectors[0] / max(float(np.linalg.norm(vectors[0])), 1e-8))
     if adapter is not None:
         probs = adapter.predict_proba(vectors[:1])[0]
         predicted = adapter.classes[int(np.argmax(probs))]

@@ -17,3 +17,11 @@ def embed_catalog_task(self, job_id: int) -> dict:
 def embed_item_task(self, job_id: int) -> dict:
     job = job_execute(job_id, embedding_job_run, celery_task_id=self.request.id or "")
     return {"job_id": job.id, "status": job.status}
+
+
+@shared_task(bind=True, name="recommender.tasks.embedding.adapt_images_task")
+def adapt_images_task(self, job_id: int) -> dict:
+    from recommender.embeddings.adaptation import adapter_job_run
+
+    job = job_execute(job_id, adapter_job_run, celery_task_id=self.request.id or "")
+    return {"job_id": job.id, "status": job.status}

@@ -67,11 +67,12 @@ def _version_name() -> str:
 
 
 def training_run_start(*, config: dict[str, Any] | None = None, user=None, scheduled: bool = False,
-                       fast: bool = False) -> ModelVersion:
+                       fast: bool = False, promote_if_first: bool = False) -> ModelVersion:
     """Queue a training run on the training queue. One run at a time.
 
     ``fast`` skips the ablations and shrinks the bootstrap (previews and tests); the
-    numbers it records say so.
+    numbers it records say so. ``promote_if_first`` promotes the result when no version is
+    active yet (the demo's first run), never replacing an active one.
     """
     from recommender.tasks.training import train_model_task
 
@@ -81,7 +82,8 @@ def training_run_start(*, config: dict[str, Any] | None = None, user=None, sched
         if running is not None:
             raise TrainingAlreadyRunning(running)
         job = job_create(kind=Job.Kind.TRAIN, user=user,
-                         params={"config": cfg.to_dict(), "scheduled": scheduled, "fast": fast})
+                         params={"config": cfg.to_dict(), "scheduled": scheduled, "fast": fast,
+                                 "promote_if_first": promote_if_first})
         version = ModelVersion.objects.create(name=_version_name(), job=job, config=cfg.to_dict(),
                                               status=ModelVersion.Status.TRAINING)
         transaction.on_commit(lambda: train_model_task.delay(job.id))
@@ -155,6 +157,9 @@ def training_job_run(job: Job, reporter: JobReporter) -> dict[str, Any]:
             finished_at=timezone.now(), duration_seconds=time.monotonic() - started)
         raise
     promoted = _maybe_auto_promote(version)
+    if not promoted and job.params.get("promote_if_first") and model_version_active() is None:
+        model_version_promote(version, action=PromotionEvent.Action.AUTO_PROMOTE, note="first version")
+        promoted = True
     headline = _headline(version.metrics)
     message = f"{version.name} trained in {version.duration_seconds:.0f}s"
     if headline is not None:

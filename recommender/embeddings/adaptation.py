@@ -1,0 +1,70 @@
+"""Training the jewelry image adapter as a job, and publishing it to visual search."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from recommender.jobs.services import JobReporter, job_create
+from recommender.models import Job
+
+
+def _adapter_root() -> Path:
+    return Path(settings.JEWELREC_ARTIFACT_DIR) / "image-adapter"
+
+
+def image_adapter_current_info() -> dict | None:
+    pointer = _adapter_root() / "CURRENT.json"
+    return json.loads(pointer.read_text()) if pointer.exists() else None
+
+
+def image_adapter_start(*, user=None) -> Job:
+    from recommender.tasks.embedding import adapt_images_task
+
+    with transaction.atomic():
+        running = Job.objects.select_for_update().filter(kind=Job.Kind.ADAPT_IMAGES, status__in=Job.ACTIVE_STATUSES).first()
+        if running is not None:
+            return running
+        job = job_create(kind=Job.Kind.ADAPT_IMAGES, user=user, params={})
+        transaction.on_commit(lambda: adapt_images_task.delay(job.id))
+    return job
+
+
+def image_adapter_train(say) -> dict:
+    """Train on the labelled photos, evaluate on held-out ones, publish atomically."""
+    from recommender.ml.encoders.adaptation import run_evaluation
+
+    data_dir = Path(settings.JEWELREC_DATA_DIR)
+    if not (data_dir / "jewelry-photos" / "labels.csv").exists():
+        raise FileNotFoundError(f"Labelled jewelry photos not found under {data_dir / 'jewelry-photos'}.")
+    root = _adapter_root()
+    tmp = root / "incoming"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    lines = 0
+
+    def log(message: str) -> None:
+        nonlocal lines
+        lines += 1
+        say(min(0.95, 0.02 * lines), message, log=True)
+
+    result = run_evaluation(data_dir, tmp, Path(settings.VAR_DIR) / "feature-cache", log=log)
+    folder = root / result["adapter_version"].replace("@", "-")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)
+    pointer = root / "CURRENT.json.tmp"
+    pointer.write_text(json.dumps({"folder": folder.name, "version": result["adapter_version"],
+                                   "evaluation": result}))
+    pointer.replace(root / "CURRENT.json")
+    result["message"] = (
+        f"Adapter {result['adapter_version']}: visual-search top-1 type accuracy "
+        f"{result['visual_search_top1_before']:.1%} raw -> {result['visual_search_top1_after_type_aware']:.1%} adapted"
+    )
+    return result
+
+
+def adapter_job_run(job: Job, reporter: JobReporter) -> dict:
+    return image_adapter_train(reporter)
