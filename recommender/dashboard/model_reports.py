@@ -149,7 +149,8 @@ def metric_tables(metrics: dict) -> list[MetricTable]:
                 continue
             values = [_number(v.get(col)) for v in models.values()]
             values = [v for v in values if v is not None]
-            if values:
+            # A column where every model ties has no winner worth highlighting.
+            if values and max(values) > min(values):
                 best[col] = max(values)
         ordered = sorted(models, key=lambda m: (MODEL_KIND_ORDER[model_kind(m)], m))
         rows = []

@@ -502,3 +502,17 @@ def test_assistant_answers_with_items(preview, shop):
     html = response.content.decode()
     assert response.status_code == 200
     assert "data-answer" in html and 'class="rec"' in html
+
+
+@pytest.mark.slow
+def test_visual_search_finds_the_item_of_the_photo(preview, shop):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.api.shop_vectors import PHOTOS, data_path, shop_vectors_install
+
+    shop_vectors_install(shop)
+    photo = SimpleUploadedFile("chain.jpg", data_path(PHOTOS["chain"]).read_bytes(), content_type="image/jpeg")
+    response = preview.post(reverse("dashboard:preview_image_search"), {"image": photo, "k": "3"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.split('data-item-id="')[1].split('"')[0] == "J003"  # the chain necklace itself ranks first

@@ -7,6 +7,7 @@ Merchandising rules apply inside those functions, so what is shown here is what 
 """
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import Counter
@@ -30,6 +31,7 @@ from recommender.serving.search import assistant_answer, search_image
 from ..access import staff_required
 from ..selectors import first_image_urls
 
+logger = logging.getLogger(__name__)
 PREVIEW_TYPES = ["Earring", "Necklace", "Ring", "Bracelet"]
 CUSTOMER_RESULTS = 20
 PICKER_RESULTS = 12
@@ -81,6 +83,13 @@ def _k(request: HttpRequest, default: int = DEFAULT_K) -> int:
         return -1  # the service answers with its own range message
 
 
+class PreviewFailure(DomainError):
+    """A serving failure that is not the caller's fault, shown in its column instead of a blank 500 page."""
+
+    status_code = 500
+    code = "server_error"
+
+
 def _run(columns: list[Column], call) -> None:
     for col in columns:
         started = time.perf_counter()
@@ -88,6 +97,9 @@ def _run(columns: list[Column], call) -> None:
             col.result = call(col.version or None)
         except DomainError as exc:
             col.error = exc
+        except Exception as exc:  # noqa: BLE001 - one broken model version must not blank the whole panel
+            logger.exception("preview: serving failed for version %r", col.version)
+            col.error = PreviewFailure(f"Serving failed: {type(exc).__name__}: {exc}")
         col.ms = (time.perf_counter() - started) * 1000
 
 
