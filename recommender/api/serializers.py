@@ -127,6 +127,16 @@ class EventsOutputSerializer(serializers.Serializer):
     results = EventResultSerializer(many=True)
 
 
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable machine-readable code, e.g. 'unknown_item', 'missing_scope'.")
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True, help_text="The input field at fault, when there is one.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
 def render_result(result) -> dict:
     """A RecommendationResult as the JSON every recommendation endpoint returns."""
     body = {

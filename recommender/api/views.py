@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import parsers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,13 @@ from recommender.serving.search import assistant_answer, search_image, search_te
 from . import serializers as s
 from .auth import ApiKeyAuthentication, ApiKeyThrottle, HasEventsScope, HasReadScope
 from .errors import error_body
+
+
+def _documented(ok, *statuses: int) -> dict:
+    """The success body plus the uniform error body for every error status the operation can answer."""
+    error = OpenApiResponse(s.ErrorSerializer, description="{\"error\": {\"code\", \"message\", \"field\"}}")
+    codes = {400, 401, 403, 429, 503, *statuses}
+    return {200: ok, **{code: error for code in sorted(codes)}}
 
 
 class StorefrontView(APIView):
@@ -65,7 +72,7 @@ def _req(data: dict) -> scenarios.Request:
 class HomeView(StorefrontView):
     scenario = "home"
 
-    @extend_schema(parameters=[s.HomeQuerySerializer], responses=s.RecommendationOutputSerializer,
+    @extend_schema(parameters=[s.HomeQuerySerializer], responses=_documented(s.RecommendationOutputSerializer),
                    summary="Homepage and category-page personalisation")
     def get(self, request):
         return Response(s.render_result(scenarios.recommend_home(_req(self.query(s.HomeQuerySerializer)))))
@@ -74,7 +81,7 @@ class HomeView(StorefrontView):
 class CrossSellView(StorefrontView):
     scenario = "cross_sell"
 
-    @extend_schema(request=s.CrossSellInputSerializer, responses=s.RecommendationOutputSerializer,
+    @extend_schema(request=s.CrossSellInputSerializer, responses=_documented(s.RecommendationOutputSerializer, 404),
                    summary="Complementary jewelry for a cart or order")
     def post(self, request):
         data = self.body(s.CrossSellInputSerializer)
@@ -84,7 +91,7 @@ class CrossSellView(StorefrontView):
 class MemberExclusiveView(StorefrontView):
     scenario = "member_exclusive"
 
-    @extend_schema(parameters=[s.CustomerQuerySerializer], responses=s.RecommendationOutputSerializer,
+    @extend_schema(parameters=[s.CustomerQuerySerializer], responses=_documented(s.RecommendationOutputSerializer, 404),
                    summary="Items reserved for the customer's membership tier and below")
     def get(self, request):
         return Response(s.render_result(scenarios.recommend_member_exclusive(_req(self.query(s.CustomerQuerySerializer)))))
@@ -93,7 +100,7 @@ class MemberExclusiveView(StorefrontView):
 class FeedView(StorefrontView):
     scenario = "feed"
 
-    @extend_schema(parameters=[s.FeedQuerySerializer], responses=s.FeedOutputSerializer,
+    @extend_schema(parameters=[s.FeedQuerySerializer], responses=_documented(s.FeedOutputSerializer),
                    summary="Endless personalised feed (cursor pagination)")
     def get(self, request):
         data = self.query(s.FeedQuerySerializer)
@@ -104,7 +111,7 @@ class FeedView(StorefrontView):
 class SimilarView(StorefrontView):
     scenario = "similar"
 
-    @extend_schema(parameters=[s.SimilarQuerySerializer], responses=s.RecommendationOutputSerializer,
+    @extend_schema(parameters=[s.SimilarQuerySerializer], responses=_documented(s.RecommendationOutputSerializer, 404),
                    summary="Items similar to this one (photo + text + attributes)")
     def get(self, request, item_id: str):
         data = self.query(s.SimilarQuerySerializer)
@@ -114,7 +121,7 @@ class SimilarView(StorefrontView):
 class SearchView(StorefrontView):
     scenario = "search"
 
-    @extend_schema(request=s.SearchInputSerializer, responses=s.SearchOutputSerializer,
+    @extend_schema(request=s.SearchInputSerializer, responses=_documented(s.SearchOutputSerializer, 413, 415),
                    summary="Natural-language search (English or Chinese)")
     def post(self, request):
         data = self.body(s.SearchInputSerializer)
@@ -126,7 +133,7 @@ class ImageSearchView(StorefrontView):
     parser_classes = [parsers.MultiPartParser]
 
     @extend_schema(parameters=[s.ImageSearchQuerySerializer], request={"multipart/form-data": s.ImageSearchInputSerializer},
-                   responses=s.RecommendationOutputSerializer, summary="Visual search: a photo in, similar items out")
+                   responses=_documented(s.RecommendationOutputSerializer, 413, 415), summary="Visual search: a photo in, similar items out")
     def post(self, request):
         data = self.query(s.ImageSearchQuerySerializer)
         upload = s.ImageSearchInputSerializer(data=request.data)
@@ -137,7 +144,7 @@ class ImageSearchView(StorefrontView):
 class AssistantView(StorefrontView):
     scenario = "assistant"
 
-    @extend_schema(request=s.AssistantInputSerializer, responses=s.AssistantOutputSerializer,
+    @extend_schema(request=s.AssistantInputSerializer, responses=_documented(s.AssistantOutputSerializer, 404, 413, 415),
                    summary="Shopping assistant: answers grounded in catalog data")
     def post(self, request):
         data = self.body(s.AssistantInputSerializer)
@@ -145,11 +152,18 @@ class AssistantView(StorefrontView):
         return Response(s.render_result(result))
 
 
+# A batch in which every event is invalid answers 400 with the per-event report; a body that is
+# not a batch at all answers 400 with the uniform error.
+_EVENTS_400 = PolymorphicProxySerializer(component_name="EventsRejected", resource_type_field_name=None,
+                                         serializers=[s.EventsOutputSerializer, s.ErrorSerializer])
+
+
 class EventsView(StorefrontView):
     scenario = "events"
     permission_classes = [HasEventsScope]
 
-    @extend_schema(request=s.EventsInputSerializer, responses={200: s.EventsOutputSerializer, 207: s.EventsOutputSerializer},
+    @extend_schema(request=s.EventsInputSerializer, responses={**_documented(s.EventsOutputSerializer, 413, 415), 207: s.EventsOutputSerializer,
+                              400: _EVENTS_400},
                    summary="Post a batch of behaviour events (idempotent by event_id)")
     def post(self, request):
         data = self.body(s.EventsInputSerializer)
@@ -181,7 +195,7 @@ class PingView(APIView):
     permission_classes = [HasReadScope]
     throttle_classes = [ApiKeyThrottle]
 
-    @extend_schema(responses={200: {"type": "object", "properties": {"ok": {"type": "boolean"}}}},
+    @extend_schema(responses=_documented({"type": "object", "properties": {"ok": {"type": "boolean"}}}),
                    summary="Health check with authentication")
     def get(self, request):
         return Response({"ok": True})

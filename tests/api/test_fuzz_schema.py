@@ -1,8 +1,8 @@
 """Schema-driven fuzzing: every operation in /api/schema/ against the WSGI app.
 
 Schemathesis generates valid and invalid requests from the OpenAPI schema; whatever it
-sends, the API must answer without a 5xx and with a body that matches the documented
-response schema. Bounded and derandomized so CI is fast and reproducible.
+sends, the API must answer without a 5xx, with a documented status code (errors included:
+the uniform error body) and a body matching its schema. Bounded and derandomized for CI.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import not_a_server_error, status_code_conformance
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from recommender.serving.api_keys import api_key_create
@@ -48,12 +48,30 @@ def test_the_schema_lists_every_operation():
             "/api/v1/events", "/api/v1/recommendations/member-exclusive", "/api/v1/ping"} <= paths
 
 
-@pytest.mark.slow
-@pytest.mark.django_db
-@schema.parametrize()
-@settings(max_examples=25, derandomize=True, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
-def test_api_never_errors_and_matches_its_schema(case, keys):
+# Operations that run a real encoder per request (query or photo) get fewer examples.
+ENCODER_PATHS = ["/api/v1/search", "/api/v1/search/image", "/api/v1/assistant"]
+FAST = schema.exclude(path=ENCODER_PATHS)
+ENCODER = schema.include(path=ENCODER_PATHS)
+SETTINGS = dict(derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+
+
+def _check(case, keys):
     scope = "events" if case.operation.path == "/api/v1/events" else "read"
     case.call_and_validate(headers={"Authorization": f"Token {keys[scope]}"},
-                           checks=[not_a_server_error, response_schema_conformance])
+                           checks=[not_a_server_error, status_code_conformance, response_schema_conformance])
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@FAST.parametrize()
+@settings(max_examples=25, **SETTINGS)
+def test_api_never_errors_and_matches_its_schema(case, keys):
+    _check(case, keys)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+@ENCODER.parametrize()
+@settings(max_examples=12, **SETTINGS)
+def test_encoder_operations_never_error_and_match_their_schema(case, keys):
+    _check(case, keys)
