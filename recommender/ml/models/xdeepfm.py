@@ -434,3 +434,47 @@ class XDeepFMRecommender(Recommender):
         m.net.load_state_dict(state, strict=True)
         m.net.eval()
         return m
+
+
+def extend_catalog(
+    model: XDeepFMRecommender,
+    ids: Sequence[str],
+    attributes: np.ndarray,
+    vectors: np.ndarray | None = None,
+    vector_mask: np.ndarray | None = None,
+) -> np.ndarray:
+    """Append items the model was not trained on, so they can be scored (and appear in histories).
+
+    New items have no id embedding (they use the "unknown item" row, as cold items do in
+    training): they are scored from their attributes and item vector alone. ``attributes``
+    are codes in the model's vocabularies (0 = unknown). Returns the new items' indices.
+    Used by serving when the catalog grows after training; the trained weights are unchanged.
+    """
+    net = model._require()
+    m = len(ids)
+    if m == 0:
+        return np.zeros(0, np.int64)
+    n_old = net.n_items
+    attributes = np.asarray(attributes, np.int64).reshape(m, net.n_attr)
+    attr = np.concatenate([net.item_attr[:n_old].cpu().numpy(), attributes])
+    known = np.concatenate([net.item_id_known[:n_old].cpu().numpy(), np.zeros(m, bool)])
+    if net.use_item_vector:
+        d = net.item_vec.shape[1]
+        new_vec = np.zeros((m, d), np.float32) if vectors is None else np.asarray(vectors, np.float32).reshape(m, d)
+        new_mask = np.zeros(m, bool) if vector_mask is None else np.asarray(vector_mask, bool)
+        vec = np.concatenate([net.item_vec[:n_old].cpu().numpy(), new_vec])
+        mask = np.concatenate([net.item_vec_mask[:n_old].cpu().numpy(), new_mask])
+    else:
+        vec, mask = None, None
+    with torch.no_grad():
+        for name in ("item_id_emb", "item_id_lin", "hist_id_emb"):
+            old = getattr(net, name)
+            grown = nn.Embedding(n_old + m + 1, old.embedding_dim).to(old.weight.device)
+            grown.weight[: n_old + 1] = old.weight
+            grown.weight[n_old + 1 :] = old.weight[0]  # row 0 is the "unknown item" row
+            setattr(net, name, grown)
+    net.n_items = n_old + m
+    net.pad = net.n_items
+    net.set_item_features(attr, vec, mask, known)
+    model.item_ids = list(model.item_ids) + [str(i) for i in ids]
+    return np.arange(n_old, n_old + m, dtype=np.int64)

@@ -1,0 +1,91 @@
+"""The trained transfer ranker behind the serving ``Ranker`` interface.
+
+Offline evaluation and serving call the same ``XDeepFMRecommender.score``; this adapter
+only translates: catalog rows and the customer's request-time history into the model's
+item indices. Jewelry added after training is appended to the model's item table from
+its attributes and multimodal vector, so new items score without retraining.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from recommender.ml.data import UserContext, attribute_codes_for
+from recommender.ml.models.xdeepfm import XDeepFMRecommender, extend_catalog
+from recommender.models import Item, ModelVersion
+from recommender.training.datasets import ATTRIBUTE_FIELDS, item_attribute_values, item_vectors_for
+
+from .catalog import ServingCatalog
+from .customers import CustomerContext
+
+SCENARIO_IDS = {"home": 0, "feed": 0, "search": 0, "member_exclusive": 0, "cross_sell": 0}
+
+
+class ModelRanker:
+    def __init__(self, version: ModelVersion, model: XDeepFMRecommender) -> None:
+        self.version = version.name
+        self.model = model
+        self.index = {item_id: i for i, item_id in enumerate(model.item_ids)}
+        self._rows_fingerprint: tuple | None = None
+        self._row_index = np.zeros(0, np.int64)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, version: ModelVersion) -> "ModelRanker":
+        if not version.artifact_dir:
+            raise ValueError(f"Model version {version.name} has no artifacts.")
+        model = XDeepFMRecommender.load(version.artifact_dir)
+        model.net.eval()
+        return cls(version, model)
+
+    def _extend(self, external_ids: list[str]) -> None:
+        """Append unknown items (by external id) to the model's table."""
+        rows = list(Item.objects.filter(external_id__in=external_ids).values(
+            "id", "external_id", "price", *ATTRIBUTE_FIELDS.values()))
+        if not rows:
+            return
+        names = self.model.attribute_names
+        raw = item_attribute_values(rows)
+        codes = attribute_codes_for({n: raw[n] for n in names if n in raw}, self.model.vocabularies)
+        attrs = np.stack([codes.get(n, np.zeros(len(rows), np.int64)) for n in names], axis=1)
+        vectors, mask = None, None
+        if self.model.use_item_vector and self.model.net.use_item_vector:
+            dim = int(self.model.net.item_vec.shape[1])
+            vectors, mask, _ = item_vectors_for([r["id"] for r in rows], dim=dim)
+        new = extend_catalog(self.model, [r["external_id"] for r in rows], attrs, vectors, mask)
+        for r, idx in zip(rows, new):
+            self.index[r["external_id"]] = int(idx)
+
+    def _rows(self, catalog: ServingCatalog) -> np.ndarray:
+        if self._rows_fingerprint != catalog.fingerprint:
+            with self._lock:
+                if self._rows_fingerprint != catalog.fingerprint:
+                    missing = [eid for eid in catalog.external_ids if eid not in self.index]
+                    if missing:
+                        self._extend(missing)
+                    self._row_index = np.array([self.index.get(eid, -1) for eid in catalog.external_ids], np.int64)
+                    self._rows_fingerprint = catalog.fingerprint
+        return self._row_index
+
+    def user_context(self, ctx: CustomerContext, cart_ids: list[str], scenario: str) -> UserContext:
+        # Histories are most recent first; the model reads them oldest first.
+        hist = [(self.index.get(h.external_id), h.weight) for h in reversed(ctx.history)]
+        hist = [(i, w) for i, w in hist if i is not None]
+        n_tiers = self.model.net.tier_emb.num_embeddings
+        return UserContext(
+            history=np.array([i for i, _ in hist], np.int64),
+            history_weight=np.array([w for _, w in hist], np.float32),
+            tier=min(ctx.tier_rank, n_tiers - 1),
+            scenario=SCENARIO_IDS.get(scenario, 0),
+            cart=np.array([self.index[c] for c in cart_ids if c in self.index], np.int64),
+        )
+
+    def score(self, catalog: ServingCatalog, ctx: CustomerContext, *, cart_rows: list[int], scenario: str) -> np.ndarray:
+        rows = self._rows(catalog)
+        known = rows >= 0
+        scores = np.full(len(catalog), -np.inf)
+        if known.any():
+            user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows], scenario)
+            scores[known] = self.model.score(user, rows[known])
+        return scores
