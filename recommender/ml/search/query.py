@@ -42,7 +42,8 @@ COLOUR_TO_GROUPS: dict[str, list[str]] = {
 }
 
 _TYPE_WORDS = {
-    "earring": ["earrings", "earring", "ear rings", "studs", "stud earrings", "耳环", "耳钉", "耳坠", "耳饰", "耳夹"],
+    # "hoops" and "studs" only come as earrings in a jewelry shop.
+    "earring": ["earrings", "earring", "ear rings", "studs", "stud earrings", "hoops", "hoop", "耳环", "耳钉", "耳坠", "耳饰", "耳夹"],
     "necklace": ["necklaces", "necklace", "chokers", "choker", "项链", "颈链", "锁骨链"],
     "ring": ["rings", "ring", "戒指", "指环"],
     "bracelet": ["bracelets", "bracelet", "bangles", "bangle", "手链", "手镯", "手环"],
