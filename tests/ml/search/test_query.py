@@ -6,7 +6,8 @@ from recommender.ml.search import parse_query
 @pytest.mark.parametrize(
     "text, types, colours, materials, pmin, pmax, rest",
     [
-        ("gold hoop earrings", ["earring"], ["gold"], [], None, None, "hoop"),
+        ("gold hoop earrings", ["earring"], ["gold"], [], None, None, ""),
+        ("do you have silver hoops under 20?", ["earring"], ["silver"], [], None, 20.0, "do you have"),
         ("silver necklace with pendant", ["necklace"], ["silver"], [], None, None, "pendant"),
         ("under 20", [], [], [], None, 20.0, ""),
         ("between 10 and 30", [], [], [], 10.0, 30.0, ""),
