@@ -160,6 +160,10 @@ CELERY_TASK_ROUTES = {
     "recommender.tasks.training.*": {"queue": "training"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    # Jobs whose worker died (killed, machine lost) are requeued or failed, never left "running".
+    "recover-stale-jobs": {"task": "recommender.tasks.maintenance.recover_stale_jobs_task", "schedule": 60.0},
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -5,6 +5,7 @@ Tasks call ``job_run`` around their service call; services report progress throu
 """
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +17,10 @@ from django.utils import timezone
 from recommender.models import Job
 
 MAX_LOG_LINES = 500
+HEARTBEAT_SECONDS = 15.0
+# A running job whose worker has not written a heartbeat for this long is considered lost.
+STALE_AFTER_SECONDS = 120.0
+MAX_ATTEMPTS = 3
 
 
 class JobCancelled(Exception):
@@ -123,6 +128,9 @@ def job_running(job_id: int, *, celery_task_id: str = "") -> Iterator[tuple[Job,
     job = Job.objects.get(pk=job_id)
     job_start(job, celery_task_id=celery_task_id)
     reporter = JobReporter(job)
+    stop = threading.Event()
+    beat = threading.Thread(target=_heartbeat, args=(job.pk, stop), daemon=True, name=f"job-{job.pk}-heartbeat")
+    beat.start()
     try:
         yield job, reporter
     except JobCancelled as exc:
@@ -130,6 +138,19 @@ def job_running(job_id: int, *, celery_task_id: str = "") -> Iterator[tuple[Job,
     except Exception as exc:  # noqa: BLE001 - any failure must land in the job row
         job_fail(job, error=f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
         raise
+    finally:
+        stop.set()
+
+
+def _heartbeat(job_id: int, stop: threading.Event) -> None:
+    """Proves the worker is alive during long silent phases (a fusion fit, a slow epoch)."""
+    from django.db import close_old_connections
+
+    try:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+    finally:
+        close_old_connections()
 
 
 def job_execute(job_id: int, work: Callable[[Job, JobReporter], dict[str, Any] | None], *, celery_task_id: str = "") -> Job:
@@ -143,3 +164,46 @@ def job_execute(job_id: int, work: Callable[[Job, JobReporter], dict[str, Any] |
         result = work(job, reporter) or {}
         job_finish(job, result=result, message=str(result.get("message", "Done")))
     return Job.objects.get(pk=job_id)
+
+
+def _task_for(kind: str):
+    from recommender.tasks.embedding import adapt_images_task, embed_catalog_task, embed_item_task
+    from recommender.tasks.training import train_model_task
+
+    return {
+        Job.Kind.EMBED_CATALOG: embed_catalog_task,
+        Job.Kind.EMBED_ITEM: embed_item_task,
+        Job.Kind.ADAPT_IMAGES: adapt_images_task,
+        Job.Kind.TRAIN: train_model_task,
+    }.get(kind)
+
+
+def jobs_recover_stale(*, stale_after: float = STALE_AFTER_SECONDS, max_attempts: int = MAX_ATTEMPTS) -> list[Job]:
+    """Requeue running jobs whose worker died (no heartbeat); fail them after ``max_attempts``.
+
+    Jobs are idempotent, so a requeued embedding resumes from its cache and a requeued
+    training run starts again; the active model is never touched by either.
+    """
+    from datetime import timedelta
+
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    recovered = []
+    for job_id in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).values_list("id", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            if job.status != Job.Status.RUNNING or (job.heartbeat_at and job.heartbeat_at >= cutoff):
+                continue
+            attempts = int(job.params.get("attempts", 1))
+            task = _task_for(job.kind)
+            if task is None or attempts >= max_attempts or job.cancel_requested:
+                job_fail(job, error=f"The worker running this job stopped (no heartbeat since {job.heartbeat_at:%H:%M:%S}).",
+                         cancelled=job.cancel_requested)
+            else:
+                job.status = Job.Status.QUEUED
+                job.params = {**job.params, "attempts": attempts + 1}
+                job.message = "Worker lost; requeued"
+                job_append_log(job, f"The worker stopped; requeued (attempt {attempts + 1} of {max_attempts})")
+                job.save(update_fields=["status", "params", "message", "log"])
+                transaction.on_commit(lambda t=task, j=job.pk: t.delay(j))
+            recovered.append(job)
+    return recovered

@@ -10,3 +10,11 @@ from recommender.jobs.selectors import worker_heartbeat_payload
 def worker_ping_task() -> dict:
     """Answers with what the worker sees of the database: the dashboard's worker health check."""
     return worker_heartbeat_payload()
+
+
+@shared_task(name="recommender.tasks.maintenance.recover_stale_jobs_task")
+def recover_stale_jobs_task() -> list[int]:
+    """Requeue (or fail) jobs whose worker died; beat runs it every minute."""
+    from recommender.jobs.services import jobs_recover_stale
+
+    return [job.pk for job in jobs_recover_stale()]
