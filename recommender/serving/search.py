@@ -273,15 +273,28 @@ def assistant_answer(message: str, req: Request, *, item_id: str | None = None) 
     return result
 
 
+_ZH = {"earring": "耳环", "necklace": "项链", "ring": "戒指", "bracelet": "手链", "watch": "手表", "gold": "金色",
+       "rose gold": "玫瑰金", "silver": "银色", "black": "黑色", "white": "白色", "pink": "粉色", "red": "红色",
+       "blue": "蓝色", "green": "绿色", "pearl": "珍珠", "metal": "金属", "crystal": "水晶", "diamond": "钻石"}
+
+
 def _describe(parsed: dict, chinese: bool) -> str:
+    if chinese:
+        words = [*(parsed.get("colours") or []), *(parsed.get("materials") or [])]
+        text = "".join(_ZH.get(w, w) for w in words) + ("/".join(_ZH.get(t, t) for t in parsed.get("types") or []) or "首饰")
+        if parsed.get("price_max") is not None:
+            text += f"（{parsed['price_max']:g}以下）"
+        if parsed.get("price_min") is not None:
+            text += f"（{parsed['price_min']:g}以上）"
+        return text
     colours = " ".join(parsed.get("colours") or [])
     materials = " ".join(parsed.get("materials") or [])
-    types = " / ".join(f"{t}s" for t in parsed.get("types") or []) or ("首饰" if chinese else "jewelry")
+    types = " / ".join(f"{t}s" for t in parsed.get("types") or []) or "jewelry"
     text = " ".join(p for p in (colours, materials, types) if p)
     if parsed.get("price_max") is not None:
-        text += f"（{parsed['price_max']:g}以下）" if chinese else f" under {parsed['price_max']:g}"
+        text += f" under {parsed['price_max']:g}"
     if parsed.get("price_min") is not None:
-        text += f"（{parsed['price_min']:g}以上）" if chinese else f" over {parsed['price_min']:g}"
+        text += f" over {parsed['price_min']:g}"
     return text
 
 
