@@ -22,6 +22,9 @@ class Ranker(Protocol):
         ...
 
 
+MAX_SIMILARITY_ANCHORS = 8
+
+
 def _normalise(values: np.ndarray) -> np.ndarray:
     values = values.astype(np.float64)
     span = values.max() - values.min() if len(values) else 0.0
@@ -30,13 +33,15 @@ def _normalise(values: np.ndarray) -> np.ndarray:
 
 def history_similarity(catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int]) -> np.ndarray:
     """Max cosine between each catalog item and the customer's jewelry history / cart items."""
-    if catalog.vectors.shape[1] == 0:
+    vectors = catalog.fast_vectors
+    if vectors.shape[1] == 0:
         return np.zeros(len(catalog))
-    rows = [catalog.pk_row[h.item_pk] for h in ctx.history if h.item_pk in catalog.pk_row] + list(cart_rows)
-    rows = [r for r in rows if catalog.has_vector[r]]
+    rows = list(cart_rows) + [catalog.pk_row[h.item_pk] for h in ctx.history if h.item_pk in catalog.pk_row]
+    # The cart and the most recent items say most; older ones add cost, not signal.
+    rows = [r for r in rows if catalog.has_vector[r]][:MAX_SIMILARITY_ANCHORS]
     if not rows:
         return np.zeros(len(catalog))
-    sims = catalog.vectors @ catalog.vectors[rows].T
+    sims = vectors @ vectors[rows].T
     return sims.max(axis=1)
 
 
