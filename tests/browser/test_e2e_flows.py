@@ -264,6 +264,8 @@ def test_import_embed_train_promote_preview_and_rule(logged_in_page, tmp_path, s
         with capsys.disabled():
             print("\nVISUAL SEARCH DIAGNOSTICS:", diagnostics)
     assert "0900000001" in found, diagnostics  # the item whose photo it is
+    screenshot(page, "preview-visual-search")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "preview")
 
     # A non-member sees the 403 message in the member-exclusive panel.
