@@ -153,7 +153,8 @@ def run_pipeline(
         best = [r for r in served.history if r.get("epoch") == "best"]
         epochs = best[0]["restored_epoch"] if best else config.epochs_finetune
         progress(0.99, f"refitting the served model on all interactions ({epochs} fine-tune epochs)")
-        served = XDeepFMRecommender(config.with_overrides(epochs_finetune=int(epochs)), name=TRANSFER)
+        beta = float(served._require().prior_beta)  # the prior weight chosen on validation
+        served = XDeepFMRecommender(config.with_overrides(epochs_finetune=int(epochs), prior_beta=beta), name=TRANSFER)
         served.fit(data, data.interactions)
         losses["serving/refit"] = served.history
         timings["serving/refit"] = time.perf_counter() - t

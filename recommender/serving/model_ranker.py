@@ -19,6 +19,10 @@ from recommender.training.datasets import ATTRIBUTE_FIELDS, item_attribute_value
 from .catalog import ServingCatalog
 from .customers import CustomerContext
 
+# Above this many candidates the ranker scores only a retrieved subset (p99 budget of the API).
+RETRIEVAL_THRESHOLD = 5000
+RETRIEVAL_N = 1000
+RETRIEVAL_POPULAR = 100
 SCENARIO_IDS = {"home": 0, "feed": 0, "search": 0, "member_exclusive": 0, "cross_sell": 0}
 
 
@@ -65,6 +69,10 @@ class ModelRanker:
                     if missing:
                         self._extend(missing)
                     self._row_index = np.array([self.index.get(eid, -1) for eid in catalog.external_ids], np.int64)
+                    # the item side is cached once per catalog, not per request
+                    known = self._row_index[self._row_index >= 0]
+                    if len(known):
+                        self.model.prepare_candidates(known)
                     self._rows_fingerprint = catalog.fingerprint
         return self._row_index
 
@@ -87,5 +95,9 @@ class ModelRanker:
         scores = np.full(len(catalog), -np.inf)
         if known.any():
             user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows], scenario)
-            scores[known] = self.model.score(user, rows[known])
+            cands = rows[known]
+            if len(cands) > RETRIEVAL_THRESHOLD:
+                scores[known] = self.model.score_two_stage(user, cands, n_retrieve=RETRIEVAL_N, n_popular=RETRIEVAL_POPULAR)
+            else:
+                scores[known] = self.model.score(user, cands)
         return scores

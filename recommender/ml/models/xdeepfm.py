@@ -149,6 +149,12 @@ class XDeepFMNet(nn.Module):
         self.register_buffer("item_vec", torch.zeros(n_items + 1, max(vector_dim, 1)))
         self.register_buffer("item_vec_mask", torch.zeros(n_items + 1, dtype=torch.bool))
         self.register_buffer("item_id_known", torch.zeros(n_items + 1, dtype=torch.bool))
+        # Popularity prior added to the logit: prior_beta * item_prior[item]; both stay 0 while
+        # training and are set after fine-tuning (beta tuned on validation), so they live in the
+        # state dict and serving scores exactly as evaluation did.
+        self.register_buffer("item_prior", torch.zeros(n_items + 1))
+        self.register_buffer("prior_beta", torch.zeros(()))
+        self._item_cache: dict[str, Any] | None = None
 
         self.attr_emb = nn.ModuleList(nn.Embedding(v, d) for v in attr_vocab_sizes)
         self.attr_lin = nn.ModuleList(nn.Embedding(v, 1) for v in attr_vocab_sizes)
@@ -202,6 +208,7 @@ class XDeepFMNet(nn.Module):
         k = torch.zeros(n + 1, dtype=torch.bool)
         k[:n] = torch.from_numpy(np.asarray(id_known, bool))
         self.item_id_known = k.to(self.bias.device)
+        self.invalidate_cache()
 
     def _proj_vec(self, items: torch.Tensor) -> torch.Tensor:
         return self.vec_proj(self.item_vec[items])
@@ -222,7 +229,16 @@ class XDeepFMNet(nn.Module):
             has = self.item_vec_mask[items].unsqueeze(-1)
             fields.append(torch.where(has, self._proj_vec(items), self.vec_missing))
             lin = lin + torch.where(has.squeeze(-1), self.vec_lin(self.item_vec[items]).squeeze(-1), torch.zeros_like(lin))
+        lin = lin + self.prior_beta * self.item_prior[items]
         return torch.stack(fields, dim=1), lin
+
+    def set_item_prior(self, prior: np.ndarray, beta: float) -> None:
+        """prior (n_items,) per-item log-popularity; beta its weight in the logit."""
+        p = torch.zeros(self.n_items + 1)
+        p[: self.n_items] = torch.from_numpy(np.asarray(prior, np.float32).reshape(self.n_items))
+        self.item_prior = p.to(self.bias.device)
+        self.prior_beta = torch.tensor(float(beta), device=self.bias.device)
+        self.invalidate_cache()
 
     # ---- user side -------------------------------------------------------------
     def user_fields(self, ub: UserBatch, user_id_dropout: float = 0.0) -> torch.Tensor:
@@ -295,6 +311,104 @@ class XDeepFMNet(nn.Module):
         if self.dnn_user is not None:
             h = self.dnn_user(xu.reshape(b, -1)).unsqueeze(1) + self.dnn_item(xi.reshape(c, -1)).unsqueeze(0)
             out = out + self.dnn_rest(h).squeeze(-1)
+        return out
+
+    # ---- fast single-user scoring (serving) --------------------------------------
+    def _fingerprint(self) -> tuple:
+        # _version changes on every in-place update (optimizer step, load_state_dict); id
+        # changes when a buffer or module is replaced (set_item_features, extend_catalog).
+        return (self.n_items, tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers())))
+
+    def invalidate_cache(self) -> None:
+        self._item_cache = None
+
+    def _build_cache(self, items: torch.Tensor) -> dict[str, Any]:
+        """Everything that depends only on the candidate items, in the layouts ``score_user`` reads.
+
+        xi_t (D, C, mi) and CIN tensors are kept "d-major" so every per-user step is one
+        batched matmul over d without copies.
+        """
+        xi, lin = self.item_fields(items)
+        c = xi.shape[0]
+        cache: dict[str, Any] = {"items": items.cpu().numpy().copy(), "lin": lin.contiguous()}
+        pos = np.full(self.n_items + 1, -1, np.int64)
+        pos[cache["items"]] = np.arange(c)
+        cache["pos"] = pos
+        cache["xi_t"] = xi.permute(2, 0, 1).contiguous()  # (D, C, mi)
+        cache["dnn_i"] = self.dnn_item(xi.reshape(c, -1)).contiguous() if self.dnn_item is not None else None
+        mu = self.cin.mu
+        ws = list(self.cin.weights)
+        if ws:
+            w0 = ws[0][:, mu:, mu:]  # item x item block of layer 1
+            cache["t1"] = torch.einsum("hgj,cgd,cjd->dch", w0, xi, xi).contiguous()  # (D, C, H)
+        cache["fingerprint"] = self._fingerprint()
+        return cache
+
+    def item_cache(self, items: torch.Tensor) -> dict[str, Any]:
+        """The cache for a candidate universe, rebuilt when the weights, buffers or items change."""
+        cache = self._item_cache
+        if cache is not None and cache["fingerprint"] == self._fingerprint() and len(cache["items"]) == items.numel() \
+                and np.array_equal(cache["items"], items.cpu().numpy()):
+            return cache
+        self._item_cache = self._build_cache(items)
+        return self._item_cache
+
+    def retrieve_positions(self, u: torch.Tensor, cache: dict[str, Any], n: int, n_popular: int) -> np.ndarray:
+        """Cheap first stage for large catalogs: positions in the cached universe of the top
+        ``n - n_popular`` by a dot product of the history-pooled fields with the item fields in
+        the shared space (attribute embeddings and the projected item vector), plus the
+        ``n_popular`` items with the highest popularity prior / linear term. Sorted, unique."""
+        a = self.n_attr
+        ufields = list(range(4, 4 + a)) + ([4 + a] if self.use_item_vector else [])
+        ifields = list(range(a)) + ([a + (1 if self.use_item_id else 0)] if self.use_item_vector else [])
+        xi_t = cache["xi_t"]  # (D, C, mi)
+        q = u[ufields].t()  # (D, F)
+        dots = torch.einsum("dcf,df->c", xi_t[:, :, ifields], q).numpy()
+        c = dots.shape[0]
+        n = min(n, c)
+        n_pop = min(n_popular, n)
+        top = np.argpartition(-dots, n - n_pop - 1)[: n - n_pop] if n - n_pop > 0 else np.zeros(0, np.int64)
+        pop = cache.get("pop_order")
+        if pop is None:
+            pop = cache["pop_order"] = np.argsort(-cache["lin"].numpy(), kind="stable")
+        return np.union1d(top, pop[:n_pop])
+
+    def user_vector(self, ub: UserBatch) -> torch.Tensor:
+        return self.user_fields(ub)[0]
+
+    def score_user(self, ub: UserBatch, cache: dict[str, Any], pos: np.ndarray | None = None,
+                   u: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of one user (batch of 1) against the cached universe, or the positions ``pos`` in it: (C,).
+
+        Same function as ``pair_scores`` (eval mode): the CIN is expanded into user x user,
+        user x item and item x item blocks; only the item-side blocks are cached.
+        """
+        u = self.user_fields(ub)[0] if u is None else u  # (mu, D)
+        sel = None if pos is None else torch.from_numpy(pos)
+        xi_t = cache["xi_t"] if sel is None else cache["xi_t"][:, sel]
+        out = self.bias + (cache["lin"] if sel is None else cache["lin"][sel])
+        ws = list(self.cin.weights)
+        if ws:
+            mu = self.cin.mu
+            w0 = ws[0]
+            uu = torch.einsum("hgj,gd,jd->dh", w0[:, :mu, :mu], u, u)  # (D, H)
+            a = torch.einsum("hgj,gd->djh", w0[:, :mu, mu:], u) + torch.einsum("hjg,gd->djh", w0[:, mu:, :mu], u)
+            x = torch.bmm(xi_t, a) + (cache["t1"] if sel is None else cache["t1"][:, sel]) + uu.unsqueeze(1)  # (D, C, H)
+            pooled = [x.sum(0)]
+            d, c, mi = xi_t.shape
+            for w in ws[1:]:
+                h, g, _ = w.shape
+                b = torch.einsum("hgj,jd->dgh", w[:, :, :mu], u)  # (D, G, H)
+                # item part as one GEMM over the (previous layer x item field) outer products: measured
+                # as fast as a cached per-item tensor, without its C*G*H*D memory
+                wr = w[:, :, mu:].permute(1, 2, 0).reshape(g * mi, h)
+                z = (x.unsqueeze(-1) * xi_t.unsqueeze(-2)).reshape(d * c, g * mi)
+                x = torch.bmm(x, b) + (z @ wr).reshape(d, c, h)
+                pooled.append(x.sum(0))
+            out = out + self.cin_out(torch.cat(pooled, dim=-1)).squeeze(-1)
+        if self.dnn_user is not None:
+            dnn_i = cache["dnn_i"] if sel is None else cache["dnn_i"][sel]
+            out = out + self.dnn_rest(self.dnn_user(u.reshape(1, -1)) + dnn_i).squeeze(-1)
         return out
 
     def shared_parameters(self) -> list[nn.Parameter]:
@@ -375,7 +489,7 @@ class XDeepFMRecommender(Recommender):
             raise RuntimeError("xDeepFM model is not built or fitted yet")
         return self.net
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def score_many(self, users: Sequence[UserContext], candidate_items: np.ndarray, user_chunk: int = 16) -> np.ndarray:
         net = self._require()
         net.eval()
@@ -391,8 +505,60 @@ class XDeepFMRecommender(Recommender):
             out[start : start + len(chunk)] = net.pair_scores(net.user_fields(ub), xi, lin_i).cpu().numpy()
         return out
 
+    @torch.inference_mode()
     def score(self, user: UserContext, candidate_items: np.ndarray) -> np.ndarray:
-        return self.score_many([user], candidate_items)[0]
+        """One customer against the candidates: the item side comes from a per-model cache
+        (built for the first candidate set, reused for it and any subset of it), the user
+        fields are computed once and broadcast."""
+        net = self._require()
+        if net.training:
+            net.eval()
+        cands = np.asarray(candidate_items, dtype=np.int64)
+        if len(cands) == 0:
+            return np.zeros(0, np.float32)
+        if cands.min() < 0 or cands.max() >= net.n_items:
+            raise ValueError(f"candidate item indices must be in [0, {net.n_items})")
+        cache = net._item_cache
+        pos = None
+        if cache is not None and cache["fingerprint"] == net._fingerprint():
+            if not (len(cache["items"]) == len(cands) and np.array_equal(cache["items"], cands)):
+                pos = cache["pos"][cands]
+                if (pos < 0).any():
+                    cache, pos = None, None
+        else:
+            cache = None
+        if cache is None:
+            cache = net.item_cache(torch.from_numpy(cands).to(self.device))
+        ub = UserBatch.from_contexts([user], net.pad, self.config.max_history).to(self.device)
+        return net.score_user(ub, cache, pos).cpu().numpy()
+
+    @torch.inference_mode()
+    def score_two_stage(self, user: UserContext, candidate_items: np.ndarray, *, n_retrieve: int = 1000,
+                        n_popular: int = 100) -> np.ndarray:
+        """For large catalogs: retrieve ``n_retrieve`` candidates cheaply (see
+        ``XDeepFMNet.retrieve_positions``), rank only those; the others score -inf."""
+        net = self._require()
+        net.eval()
+        cands = np.asarray(candidate_items, dtype=np.int64)
+        if len(cands) <= n_retrieve:
+            return self.score(user, cands)
+        if cands.min() < 0 or cands.max() >= net.n_items:
+            raise ValueError(f"candidate item indices must be in [0, {net.n_items})")
+        cache = net.item_cache(torch.from_numpy(cands).to(self.device))
+        ub = UserBatch.from_contexts([user], net.pad, self.config.max_history).to(self.device)
+        u = net.user_vector(ub)
+        pos = net.retrieve_positions(u, cache, n_retrieve, n_popular)
+        out = np.full(len(cands), -np.inf, np.float32)
+        out[pos] = net.score_user(ub, cache, pos, u=u).cpu().numpy()
+        return out
+
+    def prepare_candidates(self, candidate_items: np.ndarray) -> None:
+        """Build the item-side cache for a candidate universe now (serving calls this when
+        the catalog changes, so the first request does not pay for it)."""
+        net = self._require()
+        net.eval()
+        with torch.inference_mode():
+            net.item_cache(torch.from_numpy(np.asarray(candidate_items, np.int64)).to(self.device))
 
     # ---- artifacts -------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -431,7 +597,11 @@ class XDeepFMRecommender(Recommender):
             user_id_buckets=cfg.user_id_buckets,
         )
         state = {k: torch.from_numpy(np.array(v)) for k, v in arrays.items()}
+        # artifacts written before the popularity prior existed score without one
+        state.setdefault("item_prior", torch.zeros(meta["n_items"] + 1))
+        state.setdefault("prior_beta", torch.zeros(()))
         m.net.load_state_dict(state, strict=True)
+        m.net.invalidate_cache()
         m.net.eval()
         return m
 
@@ -473,8 +643,10 @@ def extend_catalog(
             grown.weight[: n_old + 1] = old.weight
             grown.weight[n_old + 1 :] = old.weight[0]  # row 0 is the "unknown item" row
             setattr(net, name, grown)
+    prior = np.concatenate([net.item_prior[:n_old].cpu().numpy(), np.zeros(m, np.float32)])  # new items: no sales yet
     net.n_items = n_old + m
     net.pad = net.n_items
     net.set_item_features(attr, vec, mask, known)
+    net.set_item_prior(prior, float(net.prior_beta))
     model.item_ids = list(model.item_ids) + [str(i) for i in ids]
     return np.arange(n_old, n_old + m, dtype=np.int64)

@@ -59,6 +59,10 @@ class TrainConfig:
     patience: int = 3
     min_finetune_examples: int = 20
     device: str = "auto"
+    # popularity prior added to the logit after fine-tuning: beta * log(1 + recency-weighted
+    # count); prior_beta None = tuned on the validation split (0 when there is none)
+    prior_half_life_days: float = 2.0
+    prior_beta: float | None = None
 
     _RANGES = {
         "lr": (0.0, 1.0, False),
@@ -68,6 +72,7 @@ class TrainConfig:
         "weight_decay": (0.0, 1.0, True),
         "pretrain_negative_beta": (0.0, 1.0, True),
         "finetune_negative_beta": (0.0, 1.0, True),
+        "prior_half_life_days": (0.0, 1e6, False),
     }
     _INT_RANGES = {
         "batch_size": (2, 65536),
@@ -116,6 +121,9 @@ class TrainConfig:
             raise ConfigError(f"freeze_on_finetune must be true or false, got {self.freeze_on_finetune!r}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+        if self.prior_beta is not None and (isinstance(self.prior_beta, bool) or not isinstance(self.prior_beta, (int, float))
+                                            or not math.isfinite(self.prior_beta) or not 0 <= self.prior_beta <= 100):
+            raise ConfigError(f"prior_beta must be null (tune on validation) or a number in [0, 100], got {self.prior_beta!r}")
         if self.epochs_pretrain + self.epochs_finetune == 0:
             raise ConfigError("epochs_pretrain and epochs_finetune cannot both be 0")
 

@@ -77,8 +77,8 @@ def test_pretrain_then_finetune_records_both_phases():
     data = toy_data(n_users=40)
     model = XDeepFMRecommender(TrainConfig(**SMALL))
     records = fit_transfer(model, data)
-    assert [r["phase"] for r in records] == ["pretrain", "finetune", "finetune"]
-    assert all(r["examples_per_s"] > 0 for r in records)
+    assert [r["phase"] for r in records] == ["pretrain", "finetune", "finetune", "prior"]
+    assert all(r["examples_per_s"] > 0 for r in records if r["phase"] != "prior")
 
 
 def test_nan_loss_raises_training_diverged():

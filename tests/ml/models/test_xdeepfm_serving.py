@@ -1,0 +1,103 @@
+"""The cached single-user scoring path and the retrieval stage score exactly like the batch path."""
+import numpy as np
+import pytest
+import torch
+
+from recommender.ml.data import UserContext
+from recommender.ml.models.base import read_artifact, write_artifact
+from recommender.ml.models.xdeepfm import XDeepFMNet, XDeepFMRecommender, extend_catalog
+from recommender.ml.training.trainer import TrainConfig
+
+N_ITEMS = 300
+VOCABS = [5, 7, 4]
+
+
+def random_model(use_item_vector: bool = True, cin=(8, 8, 4), seed: int = 0) -> XDeepFMRecommender:
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    cfg = TrainConfig(embed_dim=8, cin_layers=list(cin), dnn_layers=[16, 8])
+    m = XDeepFMRecommender(cfg, use_item_vector=use_item_vector)
+    m.net = XDeepFMNet(n_items=N_ITEMS, attr_vocab_sizes=VOCABS, vector_dim=12 if use_item_vector else 0, n_tiers=3,
+                       n_scenarios=8, embed_dim=8, cin_layers=list(cin), dnn_layers=[16, 8], dropout=0.1,
+                       use_item_vector=use_item_vector)
+    for p in m.net.parameters():  # non-zero everywhere, so every term of the score matters
+        torch.nn.init.normal_(p, std=0.2)
+    m.net.set_item_features(np.stack([rng.integers(0, v, N_ITEMS) for v in VOCABS], 1),
+                            rng.normal(size=(N_ITEMS, 12)).astype(np.float32), rng.random(N_ITEMS) > 0.2,
+                            rng.random(N_ITEMS) > 0.3)
+    m.net.set_item_prior(np.log1p(rng.random(N_ITEMS) * 9), 0.7)
+    m.item_ids = [f"i{i}" for i in range(N_ITEMS)]
+    m.net.eval()
+    return m
+
+
+USERS = [UserContext(history=np.array([3, 17, 250, 4]), tier=2), UserContext(history=np.array([9]), cart=np.array([11])),
+         UserContext()]
+
+
+@pytest.mark.parametrize("use_item_vector,cin", [(True, (8, 8, 4)), (False, (6,)), (True, ())])
+def test_cached_score_equals_uncached(use_item_vector, cin):
+    m = random_model(use_item_vector, cin)
+    cands = np.arange(100, N_ITEMS)
+    sub = np.array([299, 100, 150, 151, 230])
+    for u in USERS:
+        ref = m.score_many([u], cands)[0]  # batch path: item fields recomputed, textbook pair scores
+        np.testing.assert_allclose(m.score(u, cands), ref, rtol=1e-5, atol=1e-5)
+        # a subset of the cached universe is gathered from the cache, in the caller's order
+        np.testing.assert_allclose(m.score(u, sub), m.score_many([u], sub)[0], rtol=1e-5, atol=1e-5)
+    assert m.net._item_cache is not None and len(m.net._item_cache["items"]) == len(cands)
+
+
+def test_cache_is_invalidated_by_weight_updates_prior_and_catalog_growth():
+    m = random_model()
+    cands = np.arange(N_ITEMS)
+    u = USERS[0]
+    before = m.score(u, cands)
+    with torch.no_grad():
+        m.net.attr_emb[0].weight.mul_(2.0)  # an in-place update, as an optimizer step does
+    after = m.score(u, cands)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
+    m.net.set_item_prior(np.zeros(N_ITEMS), 0.0)
+    np.testing.assert_allclose(m.score(u, cands), m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
+    new = extend_catalog(m, ["n1", "n2"], np.array([[1, 2, 3], [0, 0, 0]]), np.ones((2, 12), np.float32), np.array([True, False]))
+    grown = np.arange(N_ITEMS + 2)
+    s = m.score(u, grown)
+    np.testing.assert_allclose(s, m.score_many([u], grown)[0], rtol=1e-5, atol=1e-5)
+    assert s.shape == (N_ITEMS + 2,) and np.isfinite(s[new]).all()
+
+
+def test_two_stage_scores_retrieved_items_exactly_and_keeps_the_most_popular():
+    m = random_model()
+    cands = np.arange(N_ITEMS)
+    m.prepare_candidates(cands)
+    for u in USERS:
+        s = m.score_two_stage(u, cands, n_retrieve=60, n_popular=10)
+        ok = np.isfinite(s)
+        assert 50 <= ok.sum() <= 60 and np.isneginf(s[~ok]).all()
+        np.testing.assert_allclose(s[ok], m.score(u, cands)[ok], rtol=1e-5, atol=1e-5)
+        lin = m.net.item_fields(torch.from_numpy(cands))[1].detach().numpy()
+        assert ok[np.argsort(-lin)[:10]].all()
+    # at or below n_retrieve there is no retrieval: every candidate is ranked
+    assert np.isfinite(m.score_two_stage(USERS[0], cands[:50], n_retrieve=60)).all()
+
+
+def test_prior_is_saved_and_old_artifacts_load_without_it(tmp_path):
+    m = random_model()
+    cands = np.arange(N_ITEMS)
+    m.target_items = cands
+    m.save(tmp_path / "a")
+    loaded = XDeepFMRecommender.load(tmp_path / "a")
+    assert float(loaded.net.prior_beta) == pytest.approx(0.7)
+    np.testing.assert_array_equal(loaded.score(USERS[0], cands), m.score(USERS[0], cands))
+    arrays, meta = read_artifact(tmp_path / "a")
+    del arrays["item_prior"], arrays["prior_beta"]
+    write_artifact(tmp_path / "old", "xdeepfm", arrays, {k: v for k, v in meta.items() if k != "model_type"})
+    old = XDeepFMRecommender.load(tmp_path / "old")
+    assert float(old.net.prior_beta) == 0.0 and np.isfinite(old.score(USERS[0], cands)).all()
+
+
+def test_candidate_out_of_range_is_rejected():
+    m = random_model()
+    with pytest.raises(ValueError, match="candidate item indices"):
+        m.score(USERS[0], np.array([0, N_ITEMS]))
