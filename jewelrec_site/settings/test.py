@@ -9,7 +9,7 @@ from .base import *  # noqa: E402,F401,F403
 from .base import VAR_DIR  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-MEDIA_ROOT = Path(VAR_DIR) / "media"
+MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", Path(VAR_DIR) / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -39,6 +39,9 @@ def running_worker(queues: str = "default,embedding,training", timeout: float = 
         DJANGO_SETTINGS_MODULE="jewelrec_site.settings.test",
         DATABASE_URL=_test_database_url(),
         JEWELREC_VAR_DIR=str(settings.VAR_DIR),
+        # Tests give each test its own media folder; the worker must read the same photos.
+        DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        JEWELREC_ARTIFACT_DIR=str(settings.JEWELREC_ARTIFACT_DIR),
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         PYTHONUNBUFFERED="1",
     )
