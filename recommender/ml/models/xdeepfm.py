@@ -355,15 +355,18 @@ class XDeepFMNet(nn.Module):
 
     def retrieve_positions(self, u: torch.Tensor, cache: dict[str, Any], n: int, n_popular: int) -> np.ndarray:
         """Cheap first stage for large catalogs: positions in the cached universe of the top
-        ``n - n_popular`` by a dot product of the history-pooled fields with the item fields in
-        the shared space (attribute embeddings and the projected item vector), plus the
+        ``n - n_popular`` by the dot product of the history-pooled projected item vector with the
+        candidates' projected vectors (attribute embeddings when the model has no vectors), plus the
         ``n_popular`` items with the highest popularity prior / linear term. Sorted, unique."""
         a = self.n_attr
-        ufields = list(range(4, 4 + a)) + ([4 + a] if self.use_item_vector else [])
-        ifields = list(range(a)) + ([a + (1 if self.use_item_id else 0)] if self.use_item_vector else [])
-        xi_t = cache["xi_t"]  # (D, C, mi)
-        q = u[ufields].t()  # (D, F)
-        dots = torch.einsum("dcf,df->c", xi_t[:, :, ifields], q).numpy()
+        if self.use_item_vector:  # the projected item vector alone: D numbers per item, one GEMV
+            ufields, ifields = [4 + a], [a + (1 if self.use_item_id else 0)]
+        else:
+            ufields, ifields = list(range(4, 4 + a)), list(range(a))
+        ret = cache.get("retrieval")
+        if ret is None:  # (C, F*D), built on first use; a per-call gather would copy it every time
+            ret = cache["retrieval"] = cache["xi_t"][:, :, ifields].permute(1, 2, 0).reshape(cache["xi_t"].shape[1], -1).contiguous()
+        dots = (ret @ u[ufields].reshape(-1)).numpy()
         c = dots.shape[0]
         n = min(n, c)
         n_pop = min(n_popular, n)

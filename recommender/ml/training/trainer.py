@@ -63,6 +63,7 @@ class TrainConfig:
     # count); prior_beta None = tuned on the validation split (0 when there is none)
     prior_half_life_days: float = 2.0
     prior_beta: float | None = None
+    prior_residual: bool = False  # experiment: prior (weight 1) present during fine-tuning instead
 
     _RANGES = {
         "lr": (0.0, 1.0, False),
@@ -117,6 +118,8 @@ class TrainConfig:
             if len(v) > 8:
                 raise ConfigError(f"{name} may have at most 8 layers, got {len(v)}")
             setattr(self, name, [int(x) for x in v])
+        if not isinstance(self.prior_residual, bool):
+            raise ConfigError(f"prior_residual must be true or false, got {self.prior_residual!r}")
         if not isinstance(self.freeze_on_finetune, bool):
             raise ConfigError(f"freeze_on_finetune must be true or false, got {self.freeze_on_finetune!r}")
         if self.device not in ("auto", "cpu", "cuda"):

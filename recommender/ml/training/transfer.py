@@ -140,10 +140,14 @@ def fit_transfer(model: XDeepFMRecommender, data: RecData, train: InteractionDat
     train = data.interactions if train is None else train
     model.build(data, train)
     records = pretrain(model, data, train, on_epoch=on_epoch)
+    if model.config.prior_residual:
+        # the fine-tuned model learns a residual over log-popularity (weight 1, fixed)
+        model._require().set_item_prior(popularity_prior(train, len(data.items), model.config.prior_half_life_days), 1.0)
     scratch = model.config.epochs_pretrain == 0
     records += finetune(model, data, train, on_epoch=on_epoch, validation=validation, history_domain=history_domain,
                         lr=model.config.lr if scratch else None, freeze=False if scratch else None)
-    records += fit_prior(model, data, train, validation=validation)
+    if not model.config.prior_residual:
+        records += fit_prior(model, data, train, validation=validation)
     model.history = records
     return records
 

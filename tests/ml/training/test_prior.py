@@ -61,3 +61,17 @@ def test_beta_is_tuned_on_validation_and_changes_the_ranking_as_chosen():
     with_prior = rank()
     model.net.set_item_prior(model.net.item_prior[:-1].numpy(), 0.0)
     assert with_prior <= rank()
+
+
+def test_prior_residual_sets_the_prior_before_fine_tuning():
+    with pytest.raises(ConfigError, match="prior_residual"):
+        TrainConfig(prior_residual="yes")
+    from recommender.ml.training.transfer import fit_transfer
+
+    data = toy_data(n_users=40)
+    model = XDeepFMRecommender(TrainConfig(embed_dim=8, cin_layers=[4], dnn_layers=[8], epochs_pretrain=1,
+                                           epochs_finetune=1, batch_size=16, finetune_batch_size=16, negatives=4,
+                                           prior_residual=True))
+    records = fit_transfer(model, data)
+    assert float(model.net.prior_beta) == 1.0 and "prior" not in [r["phase"] for r in records]
+    np.testing.assert_allclose(model.net.item_prior[:-1].numpy(), popularity_prior(data.interactions, len(data.items), 2.0), rtol=1e-6)
