@@ -48,6 +48,18 @@ def test_cached_score_equals_uncached(use_item_vector, cin):
     assert m.net._item_cache is not None and len(m.net._item_cache["items"]) == len(cands)
 
 
+def test_large_catalog_path_without_the_pair_cache_scores_the_same(monkeypatch):
+    import recommender.ml.models.xdeepfm as xd
+
+    monkeypatch.setattr(xd, "XX_CACHE_MAX_FLOATS", 0)
+    m = random_model()
+    cands = np.arange(N_ITEMS)
+    for u in USERS:
+        np.testing.assert_allclose(m.score(u, cands), m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(m.score(u, cands[::7]), m.score_many([u], cands[::7])[0], rtol=1e-5, atol=1e-5)
+    assert "xx" not in m.net._item_cache
+
+
 def test_cache_is_invalidated_by_weight_updates_prior_and_catalog_growth():
     m = random_model()
     cands = np.arange(N_ITEMS)
