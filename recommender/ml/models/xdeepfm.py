@@ -400,15 +400,15 @@ class XDeepFMNet(nn.Module):
         """
         u = self.user_fields(ub)[0] if u is None else u  # (mu, D)
         sel = None if pos is None else torch.from_numpy(pos)
-        xi_t = cache["xi_t"] if sel is None else cache["xi_t"][:, sel]
-        out = self.bias + (cache["lin"] if sel is None else cache["lin"][sel])
+        xi_t = cache["xi_t"] if sel is None else cache["xi_t"].index_select(1, sel)
+        out = self.bias + (cache["lin"] if sel is None else cache["lin"].index_select(0, sel))
         ws = list(self.cin.weights)
         if ws:
             mu = self.cin.mu
             w0 = ws[0]
             uu = torch.einsum("hgj,gd,jd->dh", w0[:, :mu, :mu], u, u)  # (D, H)
             a = torch.einsum("hgj,gd->djh", w0[:, :mu, mu:], u) + torch.einsum("hjg,gd->djh", w0[:, mu:, :mu], u)
-            x = torch.bmm(xi_t, a) + (cache["t1"] if sel is None else cache["t1"][:, sel]) + uu.unsqueeze(1)  # (D, C, H)
+            x = torch.bmm(xi_t, a) + (cache["t1"] if sel is None else cache["t1"].index_select(1, sel)) + uu.unsqueeze(1)  # (D, C, H)
             pooled = [x.sum(0)]
             d, c, mi = xi_t.shape
             for li, w in enumerate(ws[1:]):
@@ -428,8 +428,8 @@ class XDeepFMNet(nn.Module):
                     if xx is None:
                         xx = xi_t[:, :, i0] * xi_t[:, :, i1]
                     elif sel is not None:
-                        xx = xx[:, sel]
-                    s2 = cache["s2"] if sel is None else cache["s2"][:, sel]
+                        xx = xx.index_select(1, sel)
+                    s2 = cache["s2"] if sel is None else cache["s2"].index_select(1, sel)
                     item_part = torch.bmm(xi_t, m2) + s2 + torch.bmm(xx, qp)
                 else:
                     # general form: one GEMM over the (previous layer x item field) outer products
@@ -440,7 +440,7 @@ class XDeepFMNet(nn.Module):
                 pooled.append(x.sum(0))
             out = out + self.cin_out(torch.cat(pooled, dim=-1)).squeeze(-1)
         if self.dnn_user is not None:
-            dnn_i = cache["dnn_i"] if sel is None else cache["dnn_i"][sel]
+            dnn_i = cache["dnn_i"] if sel is None else cache["dnn_i"].index_select(0, sel)
             out = out + self.dnn_rest(self.dnn_user(u.reshape(1, -1)) + dnn_i).squeeze(-1)
         return out
 
