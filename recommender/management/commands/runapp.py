@@ -55,7 +55,8 @@ class Command(BaseCommand):
         finally:
             for proc in procs.values():
                 if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    # The parent only: Celery then shuts its pool children down warmly.
+                    proc.send_signal(signal.SIGTERM)
             deadline = time.monotonic() + 20
             for proc in procs.values():
                 try:
