@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
 from .data import RecData, content_vectors_from_attributes, load_hm_interactions, summarize
 from .evaluation.protocols import evaluate_models

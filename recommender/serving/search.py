@@ -178,7 +178,6 @@ def search_text(query: str, req: Request) -> RecommendationResult:
 
 
 def search_image(upload, req: Request) -> RecommendationResult:
-    from recommender.ml.encoders.image import ImageDecodeError
 
     k = check_k(req.k)
     data = upload.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) if hasattr(upload, "read") else bytes(upload)

@@ -9,10 +9,10 @@ from datetime import datetime
 
 import numpy as np
 
-from recommender.ml.data import (
+from recommender.ml.data import (  # noqa: F401 - DatasetTooSmall is re-exported for callers
     EVENT_TYPES,
+    DatasetTooSmall,
     EVENT_WEIGHTS,
-    ITEM_ATTRIBUTES,
     InteractionData,
     ItemTable,
     RecData,
@@ -34,10 +34,6 @@ ATTRIBUTE_FIELDS = {
     "department": "department",
 }
 ITEM_VALUE_FIELDS = ("id", "external_id", "is_jewelry", "title", "description", "price", *ATTRIBUTE_FIELDS.values())
-
-
-class DatasetTooSmall(ValueError):
-    pass
 
 
 def item_attribute_values(rows: list[dict]) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from recommender.jobs.services import JobReporter, job_create
 from recommender.models import Job, ModelVersion, PromotionEvent, RecommenderSettings
 
-from .datasets import DatasetTooSmall, recdata_from_db
+from .datasets import recdata_from_db
 from .registry import model_version_active, model_version_promote
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import ITEM_ATTRIBUTES, InteractionData, ItemTable, RecData, UserContext
+from ..data import ITEM_ATTRIBUTES, InteractionData, RecData, UserContext
 from .base import Recommender, read_artifact, write_artifact
 
 MODEL_TYPE = "xdeepfm"
