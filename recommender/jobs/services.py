@@ -14,7 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from recommender.models import Job
+from recommender.models import Job, ModelVersion
 
 MAX_LOG_LINES = 500
 HEARTBEAT_SECONDS = 15.0
@@ -102,6 +102,10 @@ def job_fail(job: Job, *, error: str, cancelled: bool = False) -> Job:
     job.finished_at = timezone.now()
     job_append_log(job, job.message)
     job.save(update_fields=["status", "error", "message", "finished_at", "log"])
+    # A training run that ends without its trainer saying so (worker lost, cancelled while
+    # queued) must not leave its model version "training" forever.
+    ModelVersion.objects.filter(job=job, status=ModelVersion.Status.TRAINING).update(
+        status=ModelVersion.Status.FAILED, error=(job.error or job.message)[:5000], finished_at=job.finished_at)
     return job
 
 
