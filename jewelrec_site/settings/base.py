@@ -218,6 +218,9 @@ JEWELREC_TEXT_ENCODER = os.environ.get("JEWELREC_TEXT_ENCODER", "minilm")
 JEWELREC_SEARCH_TEXT_ENCODER = os.environ.get("JEWELREC_SEARCH_TEXT_ENCODER", "use-multilingual")
 # Torch CPU threads for encoders and training; 0 means torch's default.
 JEWELREC_TORCH_THREADS = int(os.environ.get("JEWELREC_TORCH_THREADS", "0"))
+# Serving processes re-read merchandising rules and recommender settings at most this often
+# (a change in the same process is seen at once); see recommender/serving/snapshots.py.
+JEWELREC_SERVING_CONFIG_SECONDS = float(os.environ.get("JEWELREC_SERVING_CONFIG_SECONDS", "2"))
 
 LOGGING = {
     "version": 1,

@@ -16,6 +16,7 @@ import numpy as np
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from recommender.ml.search.ivf import IvfIndex
 from recommender.models import Event, Item, ItemImage, ItemVector
 
 REFRESH_SECONDS = 5.0
@@ -66,13 +67,51 @@ class ServingCatalog:
     # L2-normalised vectors used for per-request similarity: the full vectors for a normal
     # catalog, a 64-d PCA projection for a large one (see LARGE_CATALOG).
     fast_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+    # For a large catalog, an IVF index over ``fast_vectors``: per-request similarity then
+    # scans only the cells near the customer's items instead of every row.
+    similarity_index: IvfIndex | None = None
+    # log-popularity scaled to [0, 1], computed once per snapshot instead of per request.
+    popularity_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     # Per item, the non-jewelry product types its buyers bought most (for reasons).
     co_buy_types: list[list[str]] = field(default_factory=list)
     row_of: dict[str, int] = field(default_factory=dict)
     pk_row: dict[int, int] = field(default_factory=dict)
+    # Boolean row masks by (attribute, value), computed on first use: comparing 100k Python
+    # strings costs milliseconds, a cached mask microseconds. The snapshot never changes,
+    # so the masks never go stale.
+    _masks: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.external_ids)
+
+    def mask(self, attribute: str, value: str) -> np.ndarray:
+        """Rows whose ``attribute`` ("type", "colour", "material" or "tag") equals ``value``
+        (already canonical / lower-case). Read-only: combine with ``&``, never in place."""
+        key = (attribute, value)
+        found = self._masks.get(key)
+        if found is None:
+            if attribute == "type":
+                found = self.types == value
+            elif attribute == "colour":
+                found = self.colours == value
+            elif attribute == "material":
+                found = self.materials == value
+            elif attribute == "tag":
+                found = np.fromiter((value in tags for tags in self.tags), dtype=bool, count=len(self))
+            else:
+                raise ValueError(f"unknown attribute {attribute!r}")
+            found = np.asarray(found, dtype=bool)
+            found.flags.writeable = False
+            if len(self._masks) < 4096:  # bounded: values come from rules and requests
+                self._masks[key] = found
+        return found
+
+    @property
+    def type_names(self) -> frozenset[str]:
+        names = self._masks.get(("__types__", ""))
+        if names is None:
+            names = self._masks[("__types__", "")] = frozenset(self.types.tolist())  # type: ignore[assignment]
+        return names  # type: ignore[return-value]
 
     def rows_for(self, external_ids) -> list[int]:
         return [self.row_of[i] for i in external_ids if i in self.row_of]
@@ -160,10 +199,18 @@ def catalog_build() -> ServingCatalog:
         vector_version=version,
     )
     catalog.fast_vectors = _fast_vectors(vectors, has_vector)
+    if len(item_pk) > LARGE_CATALOG and has_vector.any():
+        catalog.similarity_index = IvfIndex.build(catalog.fast_vectors, np.flatnonzero(has_vector))
+    catalog.popularity_score = _scaled(np.log1p(pop))
     catalog.co_buy_types = _co_buy_types(item_pk)
     catalog.row_of = {eid: i for i, eid in enumerate(catalog.external_ids)}
     catalog.pk_row = {int(pk): i for i, pk in enumerate(item_pk)}
     return catalog
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    span = float(values.max() - values.min()) if len(values) else 0.0
+    return ((values - values.min()) / span).astype(np.float32) if span > 0 else np.zeros(len(values), np.float32)
 
 
 def _fast_vectors(vectors: np.ndarray, has: np.ndarray) -> np.ndarray:

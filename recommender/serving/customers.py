@@ -1,6 +1,6 @@
 """What serving knows about a customer at request time: tier and recent behaviour.
 
-Read fresh on every request (two indexed queries), so an event posted a moment ago
+Read fresh on every request (one indexed query; two for a customer without events), so an event posted a moment ago
 changes the very next recommendation without retraining.
 """
 from __future__ import annotations
@@ -41,19 +41,26 @@ class CustomerContext:
 def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LIMIT) -> CustomerContext:
     if not external_id:
         return CustomerContext(external_id=None, known=False)
-    customer = Customer.objects.select_related("tier").filter(external_id=external_id).first()
-    if customer is None:
-        return CustomerContext(external_id=external_id, known=False)
-    rows = (
-        Event.objects.filter(customer_id=customer.pk)
+    # One query for the usual case, a customer with events: the events carry the customer's
+    # tier along. Only a customer without events costs a second query (do they exist, tier?).
+    rows = list(
+        Event.objects.filter(customer__external_id=external_id)
         .order_by("-timestamp", "-id")
-        .values_list("item_id", "item__external_id", "item__title", "item__product_type", "item__is_jewelry", "event_type")
+        .values_list("item_id", "item__external_id", "item__title", "item__product_type", "item__is_jewelry",
+                     "event_type", "customer__tier__rank", "customer__tier__code")
         [: history_limit * 4]
     )
+    if rows:
+        tier_rank, tier_code = rows[0][6], rows[0][7]
+    else:
+        customer = Customer.objects.select_related("tier").filter(external_id=external_id).first()
+        if customer is None:
+            return CustomerContext(external_id=external_id, known=False)
+        tier_rank, tier_code = (customer.tier.rank, customer.tier.code) if customer.tier else (None, None)
     history: list[HistoryEntry] = []
     seen: dict[int, int] = {}
     purchased: set[int] = set()
-    for item_pk, ext, title, ptype, is_jewelry, etype in rows:
+    for item_pk, ext, title, ptype, is_jewelry, etype, _, _ in rows:
         if etype == Event.Type.PURCHASE:
             purchased.add(item_pk)
         weight = EVENT_WEIGHTS.get(etype, 0.25)
@@ -66,12 +73,11 @@ def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LI
         if len(history) < history_limit:
             seen[item_pk] = len(history)
             history.append(HistoryEntry(item_pk, ext, title, ptype, is_jewelry, etype, weight))
-    tier = customer.tier
     return CustomerContext(
         external_id=external_id,
         known=True,
-        tier_rank=tier.rank if tier else 0,
-        tier_code=tier.code if tier else "none",
+        tier_rank=tier_rank or 0,
+        tier_code=tier_code or "none",
         history=history,
         purchased_pks=purchased,
     )

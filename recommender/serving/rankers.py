@@ -23,34 +23,42 @@ class Ranker(Protocol):
 
 
 MAX_SIMILARITY_ANCHORS = 8
-
-
-def _normalise(values: np.ndarray) -> np.ndarray:
-    values = values.astype(np.float64)
-    span = values.max() - values.min() if len(values) else 0.0
-    return (values - values.min()) / span if span > 0 else np.zeros_like(values)
+# Cells probed per anchor in a large catalog's similarity index (see ServingCatalog).
+SIMILARITY_PROBES = 8
 
 
 def history_similarity(catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int]) -> np.ndarray:
-    """Max cosine between each catalog item and the customer's jewelry history / cart items."""
+    """Max cosine between each catalog item and the customer's jewelry history / cart items.
+
+    In a large catalog only the items near the anchors (the index's probed cells) are
+    compared; the rest count as dissimilar (0), which is what they would almost all be.
+    """
     vectors = catalog.fast_vectors
     if vectors.shape[1] == 0:
-        return np.zeros(len(catalog))
+        return np.zeros(len(catalog), np.float32)
     rows = list(cart_rows) + [catalog.pk_row[h.item_pk] for h in ctx.history if h.item_pk in catalog.pk_row]
     # The cart and the most recent items say most; older ones add cost, not signal.
     rows = [r for r in rows if catalog.has_vector[r]][:MAX_SIMILARITY_ANCHORS]
     if not rows:
-        return np.zeros(len(catalog))
-    sims = vectors @ vectors[rows].T
-    return sims.max(axis=1)
+        return np.zeros(len(catalog), np.float32)
+    anchors = vectors[rows]
+    if catalog.similarity_index is not None:
+        out = np.zeros(len(catalog), np.float32)
+        near, sims = catalog.similarity_index.max_similarity(anchors, n_probe=SIMILARITY_PROBES)
+        out[near] = sims
+        out[rows] = 1.0  # an anchor is its own nearest item, whichever cell it is in
+        return out
+    # (anchors x n) then max over the few anchor rows: a row-wise max over a (n x 8) matrix
+    # is several times slower.
+    return (anchors @ vectors.T).max(axis=0)
 
 
 class PopularityContentRanker:
     version = "popularity-content"
 
     def score(self, catalog: ServingCatalog, ctx: CustomerContext, *, cart_rows: list[int], scenario: str) -> np.ndarray:
-        popularity = _normalise(np.log1p(catalog.popularity))
+        popularity = catalog.popularity_score
         similarity = history_similarity(catalog, ctx, cart_rows)
         if not similarity.any():
-            return popularity
+            return popularity.copy()
         return 0.4 * popularity + 0.6 * np.clip(similarity, 0.0, None)

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
-from django.db.models import Q
 from django.utils import timezone
 
 from recommender.models import MerchandisingRule
 
 from .catalog import ServingCatalog, canonical_type
+from .snapshots import ProcessSnapshot, snapshot_on_change
 
 # A boost of weight w multiplies the item's rank score by (1 + w); a bury divides it.
 # Scores are shifted to be positive first, so the direction holds for any scorer.
@@ -23,23 +24,37 @@ class Rule:
     position: int | None
     weight: float
     name: str
+    scenarios: tuple[str, ...] = ()
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def applies(self, scenario: str, now: datetime) -> bool:
+        if self.scenarios and scenario not in self.scenarios:
+            return False
+        return (self.starts_at is None or self.starts_at <= now) and (self.ends_at is None or self.ends_at > now)
 
 
-def rules_active(scenario: str, now=None) -> list[Rule]:
+def _enabled_rules() -> list[Rule]:
+    # Every enabled rule, scheduled or not: the schedule is checked per request, so a cached
+    # list still starts and ends rules on time.
+    return [
+        Rule(r.action, r.target, r.value.strip().lower() if r.target != "item" else r.value.strip(), r.position,
+             r.weight, r.name, tuple(r.scenarios or ()), r.starts_at, r.ends_at)
+        for r in MerchandisingRule.objects.filter(is_enabled=True).order_by("id")
+    ]
+
+
+_rules_snapshot: ProcessSnapshot[list[Rule]] = ProcessSnapshot(_enabled_rules)
+snapshot_on_change(_rules_snapshot, MerchandisingRule)
+
+
+def rules_active(scenario: str, now: datetime | None = None) -> list[Rule]:
     now = now or timezone.now()
-    qs = MerchandisingRule.objects.filter(is_enabled=True).filter(
-        Q(starts_at__isnull=True) | Q(starts_at__lte=now), Q(ends_at__isnull=True) | Q(ends_at__gt=now)
-    )
-    rules = []
-    for r in qs:
-        if r.scenarios and scenario not in r.scenarios:
-            continue
-        rules.append(Rule(r.action, r.target, r.value.strip().lower() if r.target != "item" else r.value.strip(),
-                          r.position, r.weight, r.name))
-    return rules
+    return [rule for rule in _rules_snapshot.get() if rule.applies(scenario, now)]
 
 
 def rule_mask(rule: Rule, catalog: ServingCatalog) -> np.ndarray:
+    """Rows a rule targets (read-only)."""
     n = len(catalog)
     if rule.target == "item":
         mask = np.zeros(n, dtype=bool)
@@ -48,11 +63,11 @@ def rule_mask(rule: Rule, catalog: ServingCatalog) -> np.ndarray:
             mask[row] = True
         return mask
     if rule.target == "type":
-        return catalog.types == canonical_type(rule.value)
+        return catalog.mask("type", canonical_type(rule.value))
     if rule.target == "colour":
-        return (catalog.colours == rule.value) | (catalog.materials == rule.value)
+        return catalog.mask("colour", rule.value) | catalog.mask("material", rule.value)
     if rule.target == "tag":
-        return np.fromiter((rule.value in tags for tags in catalog.tags), dtype=bool, count=n)
+        return catalog.mask("tag", rule.value)
     return np.zeros(n, dtype=bool)
 
 

@@ -24,6 +24,7 @@ from .model_store import active_ranker
 from .rankers import PopularityContentRanker, Ranker
 from .results import RecommendationResult, RecommendedItem
 from .rules import rules_active, rules_apply_pins, rules_apply_scores
+from .snapshots import ProcessSnapshot, snapshot_on_change
 
 SCENARIOS = ("home", "cross_sell", "member_exclusive", "feed", "similar", "search", "image_search", "assistant")
 MAX_K = 100
@@ -48,8 +49,12 @@ def check_k(k: int, field: str = "k") -> int:
     return k
 
 
+_settings_snapshot: ProcessSnapshot[RecommenderSettings] = ProcessSnapshot(RecommenderSettings.load)
+snapshot_on_change(_settings_snapshot, RecommenderSettings)
+
+
 def _settings() -> RecommenderSettings:
-    return RecommenderSettings.load()
+    return _settings_snapshot.get()
 
 
 def eligibility(
@@ -72,9 +77,9 @@ def eligibility(
         mask[rows] = False
     if product_type:
         wanted = canonical_type(product_type)
-        if wanted not in set(catalog.types.tolist()):
+        if wanted not in catalog.type_names:
             raise DomainError(f"Unknown product type '{product_type}'.", field="type", code="unknown_type")
-        mask &= catalog.types == wanted
+        mask &= catalog.mask("type", wanted)
     if exclude_rows:
         mask[exclude_rows] = False
     return mask
@@ -99,11 +104,13 @@ def _finish(
 ) -> RecommendationResult:
     rules = rules_active(scenario)
     adjusted = rules_apply_scores(rules, catalog, scores, eligible)
-    candidates = np.flatnonzero(eligible)
-    if len(candidates) > k:
-        top = candidates[np.argpartition(-adjusted[candidates], k - 1)[:k]]
+    n_eligible = int(np.count_nonzero(eligible))
+    if n_eligible > k:
+        # One pass over the catalog: ineligible rows sink to -inf, no index copies.
+        masked = np.where(eligible, adjusted, -np.inf)
+        top = np.argpartition(masked, len(masked) - k)[-k:]
     else:
-        top = candidates
+        top = np.flatnonzero(eligible)
     order = top[np.lexsort((top, -adjusted[top]))].tolist()
     order, pinned = rules_apply_pins(rules, catalog, order, eligible, k)
     texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context or {})
@@ -223,9 +230,9 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
     product_type = req.product_type or (anchor.product_type if same_type else None)
     eligible = eligibility(catalog, ctx, product_type=product_type, exclude_rows=[row] if row is not None else None,
                            exclude_purchased=False)
-    attr = ((catalog.types == anchor_type).astype(np.float64) * 0.1
-            + (catalog.colours == (anchor.colour or "").lower()).astype(np.float64) * 0.05
-            + (catalog.materials == (anchor.material or "~").lower()).astype(np.float64) * 0.05)
+    attr = (catalog.mask("type", anchor_type) * 0.1
+            + catalog.mask("colour", (anchor.colour or "").lower()) * 0.05
+            + catalog.mask("material", (anchor.material or "~").lower()) * 0.05)
     if row is not None and catalog.has_vector[row]:
         scores = catalog.vectors @ catalog.vectors[row] + attr
         scores[~catalog.has_vector] = -1.0 + attr[~catalog.has_vector]

@@ -1,0 +1,55 @@
+"""The IVF candidate index: exact within the cells it probes, high recall on clustered data."""
+import numpy as np
+import pytest
+
+from recommender.ml.common.matrix import l2_normalize
+from recommender.ml.search.ivf import IvfIndex
+
+
+def clustered(n=6000, d=64, clusters=40, noise=0.25, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = l2_normalize(rng.standard_normal((clusters, d)))
+    labels = rng.integers(clusters, size=n)
+    return l2_normalize(centres[labels] + noise * rng.standard_normal((n, d)) / np.sqrt(d) * 4), labels
+
+
+def test_every_row_is_in_exactly_one_cell():
+    x, _ = clustered(n=1000)
+    rows = np.arange(0, 1000, 2)  # an index over a subset of rows (items with vectors)
+    index = IvfIndex.build(x, rows, n_cells=20)
+    assert sorted(index.order.tolist()) == rows.tolist()
+    assert index.offsets[0] == 0 and index.offsets[-1] == len(rows)
+    assert np.allclose(index.sorted_vectors, x[index.order])
+
+
+def test_similarities_are_exact_for_returned_rows_and_probing_all_cells_is_exhaustive():
+    x, _ = clustered(n=2000)
+    index = IvfIndex.build(x, n_cells=30)
+    anchors = x[[3, 500, 1500]]
+    rows, sims = index.max_similarity(anchors, n_probe=30)
+    assert sorted(rows.tolist()) == list(range(2000))
+    exact = (anchors @ x.T).max(axis=0)
+    assert np.allclose(sims, exact[rows], atol=1e-5)
+
+
+def test_recall_of_the_nearest_items_on_clustered_vectors():
+    x, _ = clustered()
+    index = IvfIndex.build(x)
+    rng = np.random.default_rng(1)
+    hits = total = 0
+    for _ in range(50):
+        anchors = x[rng.choice(len(x), size=4, replace=False)]
+        exact = (anchors @ x.T).max(axis=0)
+        want = set(np.argsort(-exact)[:20].tolist())
+        rows, sims = index.max_similarity(anchors, n_probe=8)
+        got = set(rows[np.argsort(-sims)[:20]].tolist())
+        hits += len(want & got)
+        total += len(want)
+    assert hits / total >= 0.95, hits / total
+    assert len(rows) < len(x) / 3  # and it scanned only part of the matrix
+
+
+def test_build_rejects_an_empty_row_set():
+    x, _ = clustered(n=100)
+    with pytest.raises(ValueError):
+        IvfIndex.build(x, np.zeros(0, np.int64))

@@ -1,0 +1,138 @@
+"""What keeps a storefront request cheap: cached configuration, one customer query, and the
+large-catalog similarity index; each must stay exactly as correct as the slow path."""
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from recommender.models import Customer, Event, Item, ItemVector, MerchandisingRule, RecommenderSettings
+from recommender.serving import catalog as catalog_mod
+from recommender.serving import scenarios
+from recommender.serving.catalog import serving_catalog, serving_catalog_invalidate
+from recommender.serving.customers import customer_context
+from recommender.serving.rules import rules_active
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def cached_config(settings):
+    settings.JEWELREC_SERVING_CONFIG_SECONDS = 60.0
+    from recommender.serving.rules import _rules_snapshot
+    from recommender.serving.scenarios import _settings_snapshot
+
+    _rules_snapshot.invalidate()
+    _settings_snapshot.invalidate()
+    yield
+    _rules_snapshot.invalidate()
+    _settings_snapshot.invalidate()
+
+
+def test_rules_are_read_once_and_a_change_in_this_process_is_seen_at_once(cached_config):
+    assert rules_active("home") == []
+    with CaptureQueriesContext(connection) as q:
+        rules_active("home")
+    assert len(q) == 0  # cached
+    rule = MerchandisingRule.objects.create(name="boost gold", action="boost", target="colour", value="Gold")
+    assert [r.name for r in rules_active("home")] == ["boost gold"]  # the save signal invalidated
+    rule.delete()
+    assert rules_active("home") == []
+
+
+def test_another_process_change_is_seen_after_the_ttl(cached_config, settings):
+    rules_active("home")
+    # A write that sends no signal here stands in for another server process's write.
+    MerchandisingRule.objects.bulk_create([MerchandisingRule(name="elsewhere", action="bury", target="type",
+                                                             value="ring")])
+    assert rules_active("home") == []  # still the cached list
+    settings.JEWELREC_SERVING_CONFIG_SECONDS = 0.0
+    assert [r.name for r in rules_active("home")] == ["elsewhere"]
+
+
+def test_a_cached_scheduled_rule_starts_and_ends_on_time(cached_config):
+    now = timezone.now()
+    MerchandisingRule.objects.create(name="weekend", action="boost", target="type", value="ring",
+                                     starts_at=now + timedelta(hours=1), ends_at=now + timedelta(hours=2),
+                                     scenarios=["home"])
+    assert rules_active("home", now=now) == []
+    assert [r.name for r in rules_active("home", now=now + timedelta(minutes=90))] == ["weekend"]
+    assert rules_active("feed", now=now + timedelta(minutes=90)) == []
+    assert rules_active("home", now=now + timedelta(hours=3)) == []
+
+
+def test_settings_change_applies_immediately_in_process(cached_config, shop):
+    first = scenarios.recommend_home(scenarios.Request(customer_id="c-none", k=100))
+    assert "J901" not in [i.id for i in first.items]  # out of stock, hidden by default
+    row = RecommenderSettings.load()
+    row.in_stock_only = False
+    row.save()
+    second = scenarios.recommend_home(scenarios.Request(customer_id="c-none", k=100))
+    assert "J901" in [i.id for i in second.items]
+
+
+def test_customer_context_costs_one_query_with_events_and_two_without(shop):
+    hoop = shop["items"]["hoop"]
+    Event.objects.create(customer=shop["customers"]["gold"], item=hoop, event_type="view", timestamp=timezone.now())
+    with CaptureQueriesContext(connection) as q:
+        ctx = customer_context("c-gold")
+    assert len(q) == 1
+    assert ctx.known and ctx.tier_code == "gold" and ctx.tier_rank > 0 and [h.external_id for h in ctx.history] == ["J001"]
+    with CaptureQueriesContext(connection) as q:
+        ctx = customer_context("c-silver")
+    assert len(q) == 2 and ctx.known and ctx.tier_code == "silver" and ctx.history == []
+    plain = Customer.objects.create(external_id="no-tier")
+    Event.objects.create(customer=plain, item=hoop, event_type="purchase", timestamp=timezone.now())
+    ctx = customer_context("no-tier")
+    assert ctx.known and ctx.tier_rank == 0 and ctx.tier_code == "none" and ctx.purchased_pks == {hoop.pk}
+    assert customer_context("nobody").known is False
+
+
+@pytest.fixture
+def large_catalog(monkeypatch, tiers):
+    """A catalog above the (lowered) large-catalog threshold, with vectors in 6 tight clusters."""
+    monkeypatch.setattr(catalog_mod, "LARGE_CATALOG", 100)
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((6, 512)).astype(np.float32)
+    items = Item.objects.bulk_create([
+        Item(external_id=f"L{i:04d}", title=f"Item {i}", product_type=["Ring", "Necklace"][i % 2], is_jewelry=True,
+             colour="Gold", price=10)
+        for i in range(600)
+    ])
+    items = list(Item.objects.filter(external_id__startswith="L").order_by("id"))
+    vectors = []
+    for n, item in enumerate(items):
+        v = centres[n % 6] + 0.05 * rng.standard_normal(512).astype(np.float32)
+        vectors.append(ItemVector(item=item, status="current", vector=(v / np.linalg.norm(v)).astype("<f4").tobytes(),
+                                  dim=512, fusion_version="test", has_text=True))
+    ItemVector.objects.bulk_create(vectors)
+    serving_catalog_invalidate()
+    yield items
+    serving_catalog_invalidate()
+
+
+def test_large_catalog_personalises_through_the_index(large_catalog):
+    catalog = serving_catalog()
+    assert catalog.similarity_index is not None and catalog.fast_vectors.shape[1] == catalog_mod.PROJECTED_DIM
+    shopper = Customer.objects.create(external_id="shopper")
+    # Three items of cluster 2 viewed: everything recommended should come from cluster 2.
+    for n in (2, 8, 14):
+        Event.objects.create(customer=shopper, item=large_catalog[n], event_type="view", timestamp=timezone.now())
+    result = scenarios.recommend_home(scenarios.Request(customer_id="shopper", k=10))
+    rows = [int(i.id[1:]) for i in result.items]
+    assert len(rows) == 10 and all(r % 6 == 2 for r in rows), rows
+    assert result.personalised is True
+    # Cluster 2 holds only rings; asked for necklaces, the shopper gets necklaces (popularity).
+    necklaces = scenarios.recommend_home(scenarios.Request(customer_id="shopper", k=5, product_type="necklace"))
+    assert len(necklaces.items) == 5 and all(i.type == "Necklace" for i in necklaces.items)
+
+
+def test_catalog_masks_are_cached_and_read_only(large_catalog):
+    catalog = serving_catalog()
+    rings = catalog.mask("type", "ring")
+    assert rings.sum() == 300 and catalog.mask("type", "ring") is rings
+    with pytest.raises(ValueError):
+        rings[0] = not rings[0]
+    assert catalog.type_names == frozenset({"ring", "necklace"})
