@@ -88,6 +88,7 @@ class FusionModel:
         self.mu: dict[str, np.ndarray] = {}
         self.W: dict[str, np.ndarray] = {}
         self.meta: dict = {}
+        self._version = ""  # content digest of the fitted tensors, set by fit() and load()
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(
@@ -139,6 +140,7 @@ class FusionModel:
             raise ValueError(f"unknown fusion mode {mode!r}")
         self.mode = mode
         self.meta = {"n_items": n, "n_pairs": n_pairs, "n_images": int(has_i.sum()), "n_texts": int(has_t.sum())}
+        self._version = ""
         return self
 
     def _centered(self, m: str, x: np.ndarray) -> np.ndarray:
@@ -278,8 +280,11 @@ class FusionModel:
 
     @property
     def version(self) -> str:
+        # Hashing ~1M floats costs milliseconds and callers ask per item: computed once.
         self._check()
-        return f"fusion-{self.mode}@{tensors_digest(self._tensors())[:12]}"
+        if not self._version:
+            self._version = f"fusion-{self.mode}@{tensors_digest(self._tensors())[:12]}"
+        return self._version
 
     def save(self, directory: str | os.PathLike) -> str:
         self._check()
