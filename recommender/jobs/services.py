@@ -5,6 +5,7 @@ Tasks call ``job_run`` around their service call; services report progress throu
 """
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from recommender.models import Job, ModelVersion
 
@@ -21,6 +23,12 @@ HEARTBEAT_SECONDS = 15.0
 # A running job whose worker has not written a heartbeat for this long is considered lost.
 STALE_AFTER_SECONDS = 120.0
 MAX_ATTEMPTS = 3
+# A queued job whose message was sent this long ago and that no worker has started is sent
+# again: the broker may have lost it (a restart without persistence). Long enough that a job
+# waiting behind another on its queue is rarely re-sent; a duplicate message is skipped anyway.
+QUEUED_RESEND_AFTER_SECONDS = 600.0
+
+logger = logging.getLogger(__name__)
 
 
 class JobCancelled(Exception):
@@ -123,14 +131,8 @@ def job_request_cancel(job: Job) -> Job:
 
 
 @contextmanager
-def job_running(job_id: int, *, celery_task_id: str = "") -> Iterator[tuple[Job, JobReporter]]:
-    """Mark a job running for the duration of the block, and record how it ended.
-
-    A job already finished (a redelivered message after success) is skipped by the
-    caller checking ``job.is_finished`` before entering.
-    """
-    job = Job.objects.get(pk=job_id)
-    job_start(job, celery_task_id=celery_task_id)
+def job_running(job: Job) -> Iterator[tuple[Job, JobReporter]]:
+    """Keep a started job's heartbeat going for the duration of the block; record how it ended."""
     reporter = JobReporter(job)
     stop = threading.Event()
     beat = threading.Thread(target=_heartbeat, args=(job.pk, stop), daemon=True, name=f"job-{job.pk}-heartbeat")
@@ -157,14 +159,30 @@ def _heartbeat(job_id: int, stop: threading.Event) -> None:
         close_old_connections()
 
 
+def _running_elsewhere(job: Job) -> bool:
+    if job.status != Job.Status.RUNNING or job.heartbeat_at is None:
+        return False
+    return (timezone.now() - job.heartbeat_at).total_seconds() < STALE_AFTER_SECONDS
+
+
 def job_execute(job_id: int, work: Callable[[Job, JobReporter], dict[str, Any] | None], *, celery_task_id: str = "") -> Job:
-    """Run ``work`` for a job unless it already finished; the common body of every task."""
-    job = Job.objects.get(pk=job_id)
-    if job.is_finished:
-        return job
-    if job.cancel_requested:
-        return job_fail(job, error="Cancelled before it started.", cancelled=True)
-    with job_running(job_id, celery_task_id=celery_task_id) as (job, reporter):
+    """Run ``work`` for a job; the common body of every task.
+
+    A job may have several messages (re-sent after a broker outage, redelivered after a lost
+    worker): the first to claim the row runs it; one that finds it finished, or running
+    with a live heartbeat, does nothing. The claim is taken under a row lock so two workers
+    cannot both start it.
+    """
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.is_finished or _running_elsewhere(job):
+            logger.info("job %s is %s; duplicate message skipped", job.pk, job.status)
+            return job
+        if job.cancel_requested:
+            return job_fail(job, error="Cancelled before it started.", cancelled=True)
+        job_start(job, celery_task_id=celery_task_id)
+    logger.info("job %s (%s) started, attempt %s", job.pk, job.kind, job.params.get("attempts", 1))
+    with job_running(job) as (job, reporter):
         result = work(job, reporter) or {}
         job_finish(job, result=result, message=str(result.get("message", "Done")))
     return Job.objects.get(pk=job_id)
@@ -182,15 +200,72 @@ def _task_for(kind: str):
     }.get(kind)
 
 
-def jobs_recover_stale(*, stale_after: float = STALE_AFTER_SECONDS, max_attempts: int = MAX_ATTEMPTS) -> list[Job]:
+def job_enqueue_failed(job_id: int, error: Exception) -> None:
+    """The broker refused a job's message: the job stays queued and recovery sends it again."""
+    logger.warning("job %s: broker unavailable, will be retried (%s)", job_id, error)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != Job.Status.QUEUED:
+            return
+        if not job.params.get("enqueue_pending"):
+            job_append_log(job, f"Not sent: broker unavailable, will be retried ({error})")
+        job.params = {**job.params, "enqueue_pending": True}
+        job.message = "Waiting for the broker"
+        job.save(update_fields=["params", "message", "log"])
+
+
+def _job_send(task, job_id: int) -> None:
+    """Send a job's message (after commit); clear the "not sent" mark once the broker took it."""
+    if task.delay(job_id) is None:  # JobTask.apply_async recorded the refusal on the row
+        return
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job_id)
+        if job.params.get("enqueue_pending"):
+            job.params = {k: v for k, v in job.params.items() if k != "enqueue_pending"}
+            if job.status == Job.Status.QUEUED:
+                job.message = "Queued"
+            job.save(update_fields=["params", "message"])
+
+
+def _jobs_resend_queued(now, queued_after: float) -> list[Job]:
+    """Send again the queued jobs whose message never reached the broker or was lost there."""
+    from datetime import timedelta
+
+    cutoff = now - timedelta(seconds=queued_after)
+    resent = []
+    for job_id in Job.objects.filter(status=Job.Status.QUEUED, cancel_requested=False).values_list("id", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            task = _task_for(job.kind)
+            if job.status != Job.Status.QUEUED or job.cancel_requested or task is None:
+                continue
+            pending = bool(job.params.get("enqueue_pending"))
+            sent_at = parse_datetime(job.params.get("sent_at") or "") or job.created_at
+            if not pending and sent_at >= cutoff:
+                continue
+            job.params = {**job.params, "sent_at": now.isoformat()}
+            job_append_log(job, "Sent again: the broker was unavailable" if pending
+                           else f"Sent again: no worker started it since {sent_at:%Y-%m-%d %H:%M:%S}")
+            job.save(update_fields=["params", "log"])
+            transaction.on_commit(lambda t=task, j=job.pk: _job_send(t, j))
+            resent.append(job)
+    return resent
+
+
+def jobs_recover_stale(*, stale_after: float = STALE_AFTER_SECONDS, max_attempts: int = MAX_ATTEMPTS,
+                       queued_after: float = QUEUED_RESEND_AFTER_SECONDS) -> list[Job]:
     """Requeue running jobs whose worker died (no heartbeat); fail them after ``max_attempts``.
+    Send queued jobs again whose message the broker refused, or that no worker started
+    within ``queued_after`` seconds (the broker lost the message).
 
     Jobs are idempotent, so a requeued embedding resumes from its cache and a requeued
-    training run starts again; the active model is never touched by either.
+    training run starts again; the active model is never touched by either. A job sent
+    twice runs once (``job_execute`` claims it).
     """
     from datetime import timedelta
 
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=stale_after)
     recovered = []
     for job_id in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).values_list("id", flat=True):
         with transaction.atomic():
@@ -206,8 +281,9 @@ def jobs_recover_stale(*, stale_after: float = STALE_AFTER_SECONDS, max_attempts
                 job.status = Job.Status.QUEUED
                 job.params = {**job.params, "attempts": attempts + 1}
                 job.message = "Worker lost; requeued"
+                job.params["sent_at"] = now.isoformat()
                 job_append_log(job, f"The worker stopped; requeued (attempt {attempts + 1} of {max_attempts})")
                 job.save(update_fields=["status", "params", "message", "log"])
-                transaction.on_commit(lambda t=task, j=job.pk: t.delay(j))
+                transaction.on_commit(lambda t=task, j=job.pk: _job_send(t, j))
             recovered.append(job)
-    return recovered
+    return recovered + _jobs_resend_queued(now, queued_after)
