@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from recommender.jobs.services import jobs_recover_stale
 from recommender.models import EncoderOutput, Event, Item, ItemVector, Job
 from recommender.serving.api_keys import api_key_create
-from tests.serving.conftest import shop, tiers  # noqa: F401 - shared fixtures
-from tests.support.redis_server import celery_broker, port_open, private_redis
+from tests.support.net import port_open
+from tests.support.redis_server import celery_broker, private_redis
 from tests.support.wait import wait_for
 from tests.support.worker import running_worker
 
@@ -133,7 +133,10 @@ def test_job_whose_message_the_broker_lost_is_sent_again_and_runs_once(broker):
         embed_catalog_task.delay(job.pk)
         wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, 120, "the re-sent job to finish")
         wait_for(lambda: broker.queue_length("embedding") == 0, 30, "the workers to take both messages")
-        logs = lambda: first.log_path.read_text() + second.log_path.read_text()  # noqa: E731
+
+        def logs() -> str:
+            return first.log_path.read_text() + second.log_path.read_text()
+
         wait_for(lambda: logs().count("succeeded in") == 2, 60, "both workers to handle their message")
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error

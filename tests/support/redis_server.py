@@ -7,7 +7,6 @@ real broker restart without persistence would.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -16,17 +15,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+from tests.support.net import free_port, port_open
 
 
 class RedisServer:
@@ -42,12 +31,11 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> None:
         """Start (or restart, on the same port) with an empty dataset."""
         assert self.proc is None, "already running"
-        log = open(self.workdir / f"redis-{self.port}.log", "a")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--daemonize", "no", "--dir", str(self.workdir)],
-            stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.workdir / f"redis-{self.port}.log", "a") as log:
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--daemonize", "no", "--dir", str(self.workdir)],
+                stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not port_open(self.port):
             if self.proc.poll() is not None or time.monotonic() > deadline:
