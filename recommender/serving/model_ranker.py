@@ -31,8 +31,10 @@ class ModelRanker:
         self.version = version.name
         self.model = model
         self.index = {item_id: i for i, item_id in enumerate(model.item_ids)}
-        self._rows_fingerprint: tuple | None = None
-        self._row_index = np.zeros(0, np.int64)
+        # (catalog fingerprint, model index per catalog row or -1, rows the model knows, their
+        # model indices): replaced as one tuple, so a request never mixes two catalogs.
+        self._prepared: tuple[tuple | None, np.ndarray, np.ndarray, np.ndarray] = (
+            None, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64))
         self._lock = threading.Lock()
 
     @classmethod
@@ -61,20 +63,22 @@ class ModelRanker:
         for r, idx in zip(rows, new):
             self.index[r["external_id"]] = int(idx)
 
-    def _rows(self, catalog: ServingCatalog) -> np.ndarray:
-        if self._rows_fingerprint != catalog.fingerprint:
+    def _rows(self, catalog: ServingCatalog) -> tuple[tuple | None, np.ndarray, np.ndarray, np.ndarray]:
+        prepared = self._prepared
+        if prepared[0] != catalog.fingerprint:
             with self._lock:
-                if self._rows_fingerprint != catalog.fingerprint:
+                prepared = self._prepared
+                if prepared[0] != catalog.fingerprint:
                     missing = [eid for eid in catalog.external_ids if eid not in self.index]
                     if missing:
                         self._extend(missing)
-                    self._row_index = np.array([self.index.get(eid, -1) for eid in catalog.external_ids], np.int64)
+                    row_index = np.array([self.index.get(eid, -1) for eid in catalog.external_ids], np.int64)
+                    known = row_index >= 0
                     # the item side is cached once per catalog, not per request
-                    known = self._row_index[self._row_index >= 0]
-                    if len(known):
-                        self.model.prepare_candidates(known)
-                    self._rows_fingerprint = catalog.fingerprint
-        return self._row_index
+                    if known.any():
+                        self.model.prepare_candidates(row_index[known])
+                    prepared = self._prepared = (catalog.fingerprint, row_index, known, row_index[known])
+        return prepared
 
     def user_context(self, ctx: CustomerContext, cart_ids: list[str], scenario: str) -> UserContext:
         # Histories are most recent first; the model reads them oldest first.
@@ -90,12 +94,10 @@ class ModelRanker:
         )
 
     def score(self, catalog: ServingCatalog, ctx: CustomerContext, *, cart_rows: list[int], scenario: str) -> np.ndarray:
-        rows = self._rows(catalog)
-        known = rows >= 0
-        scores = np.full(len(catalog), -np.inf)
-        if known.any():
+        _, _, known, cands = self._rows(catalog)
+        scores = np.full(len(catalog), -np.inf, np.float32)
+        if len(cands):
             user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows], scenario)
-            cands = rows[known]
             if len(cands) > RETRIEVAL_THRESHOLD:
                 scores[known] = self.model.score_two_stage(user, cands, n_retrieve=RETRIEVAL_N, n_popular=RETRIEVAL_POPULAR)
             else:
