@@ -155,6 +155,36 @@ def populate(items: int, customers: int, seed: int) -> None:
     print("key", api_key_create(name="bench", scopes=["read", "events"]).secret)
 
 
+def register_model(artifact_dir: str) -> None:
+    """Runs inside Django (child process): make a trained model artifact the active version.
+
+    The model was trained on the real sample (its own item ids); serving appends the bench
+    catalog's items to its table from their attributes and vectors, the path any item added
+    after training takes."""
+    import django
+
+    django.setup()
+    from recommender.ml.models.xdeepfm import XDeepFMRecommender
+    from recommender.models import ModelVersion
+    from recommender.training.registry import model_version_promote
+
+    XDeepFMRecommender.load(artifact_dir)  # fail here, not in every server worker
+    version, _ = ModelVersion.objects.update_or_create(
+        name="bench-model", defaults={"status": ModelVersion.Status.READY, "artifact_dir": artifact_dir})
+    model_version_promote(version)
+    print(f"active model: {version.name} from {artifact_dir}")
+
+
+def model_unregister() -> None:
+    import django
+
+    django.setup()
+    from recommender.models import ModelVersion
+
+    ModelVersion.objects.filter(is_active=True).update(is_active=False)
+    print("no active model: the popularity-content ranker answers")
+
+
 # --- server -------------------------------------------------------------------------------------
 
 
@@ -301,6 +331,10 @@ def main() -> None:
         sys.path.insert(0, str(ROOT))
         populate(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--register-model":
+        sys.path.insert(0, str(ROOT))
+        register_model(sys.argv[2]) if sys.argv[2] else model_unregister()
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--customers", type=int, default=2_000)
@@ -314,12 +348,19 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per endpoint")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--var-dir", default="/tmp/jewelrec-bench")
+    parser.add_argument("--model-artifact", default="",
+                        help="a trained xDeepFM artifact folder (e.g. var/artifacts/models/<name>) to serve; "
+                             "without it the popularity-content ranker answers")
     args = parser.parse_args()
     var_dir = Path(args.var_dir)
     var_dir.mkdir(parents=True, exist_ok=True)
     env = bench_env(args.db, var_dir)
     subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], check=False, capture_output=True)
     secret = database_prepare(env, args.db, args.items, args.customers, args.seed)
+    artifact = str(Path(args.model_artifact).resolve()) if args.model_artifact else ""
+    out = subprocess.run([sys.executable, __file__, "--register-model", artifact], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True)
+    print(out.stdout.strip(), flush=True)
     print(f"machine: {os.cpu_count()} CPUs; load average before: {os.getloadavg()}", flush=True)
     classes = ["gthread", "sync"] if args.worker_class == "both" else [args.worker_class]
     rows = []
