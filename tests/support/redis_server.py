@@ -6,6 +6,7 @@ real broker restart without persistence would.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -73,10 +74,11 @@ def private_redis(workdir: Path) -> Iterator[RedisServer]:
 
 
 def _celery_reset_connections(app) -> None:
-    # Celery caches one connection pool and one producer pool per process; drop both so the
-    # next publish connects to the broker now configured.
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Celery caches a connection pool and a producer pool per process (kombu keeps them in a
+    # registry keyed by broker); drop them all so the next publish uses the broker now configured.
+    from kombu import pools
+
+    pools.reset()
     app._pool = None
     if "amqp" in app.__dict__:
         app.amqp._producer_pool = None
@@ -88,12 +90,20 @@ def celery_broker(url: str, settings) -> Iterator[None]:
     from jewelrec_site.celery import app
 
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    saved_env = os.environ.get("CELERY_BROKER_URL")
     settings.CELERY_BROKER_URL = url  # running_worker hands this to the worker process
+    # Celery's conf.broker_url prefers the environment variable over the configured value.
+    os.environ["CELERY_BROKER_URL"] = url
     app.conf.broker_url = url
     app.conf.broker_transport_options = {}  # the embedded filesystem transport's folders mean nothing to Redis
     _celery_reset_connections(app)
+    assert app.conf.broker_url == url
     try:
         yield
     finally:
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         app.conf.broker_url, app.conf.broker_transport_options = saved
         _celery_reset_connections(app)
