@@ -279,9 +279,8 @@ def jobs_recover_stale(*, stale_after: float = STALE_AFTER_SECONDS, max_attempts
                          cancelled=job.cancel_requested)
             else:
                 job.status = Job.Status.QUEUED
-                job.params = {**job.params, "attempts": attempts + 1}
+                job.params = {**job.params, "attempts": attempts + 1, "sent_at": now.isoformat()}
                 job.message = "Worker lost; requeued"
-                job.params["sent_at"] = now.isoformat()
                 job_append_log(job, f"The worker stopped; requeued (attempt {attempts + 1} of {max_attempts})")
                 job.save(update_fields=["status", "params", "message", "log"])
                 transaction.on_commit(lambda t=task, j=job.pk: _job_send(t, j))
