@@ -78,8 +78,11 @@ def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.nd
     if finite.any():
         # Shift so every score is >= 1: multiplicative boosts then never flip direction.
         adjusted[finite] = adjusted[finite] - adjusted[finite].min() + 1.0
-    # Rows a ranker could not score rank below every scored row (and stay JSON-safe).
-    adjusted[~finite] = 0.5
+    # Rows a ranker could not score rank below every scored row (and stay JSON-safe), the
+    # popular ones first.
+    if not finite.all():
+        fallback = 0.5 * catalog.popularity_score if len(catalog.popularity_score) == len(adjusted) else 0.5
+        adjusted = np.where(finite, adjusted, fallback)
     for rule in rules:
         mask = rule_mask(rule, catalog)
         if rule.action == MerchandisingRule.Action.EXCLUDE:

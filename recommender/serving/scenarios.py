@@ -104,13 +104,15 @@ def _finish(
 ) -> RecommendationResult:
     rules = rules_active(scenario)
     adjusted = rules_apply_scores(rules, catalog, scores, eligible)
-    n_eligible = int(np.count_nonzero(eligible))
-    if n_eligible > k:
-        # One pass over the catalog: ineligible rows sink to -inf, no index copies.
-        masked = np.where(eligible, adjusted, -np.inf)
-        top = np.argpartition(masked, len(masked) - k)[-k:]
+    # A two-stage ranker scores only its retrieved rows (the rest are -inf): rank those when
+    # they fill the page, and the whole eligible catalog only when they do not.
+    candidates = np.flatnonzero(eligible & np.isfinite(scores))
+    if len(candidates) < k:
+        candidates = np.flatnonzero(eligible)
+    if len(candidates) > k:
+        top = candidates[np.argpartition(-adjusted[candidates], k - 1)[:k]]
     else:
-        top = np.flatnonzero(eligible)
+        top = candidates
     order = top[np.lexsort((top, -adjusted[top]))].tolist()
     order, pinned = rules_apply_pins(rules, catalog, order, eligible, k)
     texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context or {})

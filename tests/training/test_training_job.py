@@ -85,6 +85,24 @@ def test_training_run_trains_registers_and_serves(behaviour, settings, tmp_path)
     assert "JG-new" in [i.id for i in result.items]
     assert all(np.isfinite(i.score) for i in result.items)
 
+    # A large catalog is ranked in two stages: only retrieved items get the full model score;
+    # a page the retrieved items cannot fill is completed from the rest of the eligible catalog
+    # (below every retrieved item), never left short.
+    from recommender.serving import model_ranker
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(model_ranker, "RETRIEVAL_THRESHOLD", 3)
+        mp.setattr(model_ranker, "RETRIEVAL_N", 4)
+        mp.setattr(model_ranker, "RETRIEVAL_POPULAR", 1)
+        two_stage = scenarios.recommend_home(scenarios.Request(customer_id="cust-0", k=9))
+        assert sorted(i.id for i in two_stage.items) == sorted(i.id for i in result.items)
+        scores = [i.score for i in two_stage.items]
+        assert scores == sorted(scores, reverse=True)
+        # The retrieved ones (4, less any the customer bought) are shifted to >= 1; the rest below.
+        assert 1 <= sum(s >= 1.0 for s in scores) <= 4 and scores[-1] < 1.0
+        top = scenarios.recommend_home(scenarios.Request(customer_id="cust-0", k=2))
+        assert [i.id for i in top.items] == [i.id for i in two_stage.items[:2]]
+
 
 @pytest.mark.django_db
 def test_bad_hyperparameters_are_refused_before_anything_runs(behaviour):
