@@ -14,11 +14,15 @@ import time
 from dataclasses import dataclass
 
 import pytest
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.db import connection
+from django.test import Client
 
 from recommender.models import Event
 from recommender.serving.api_keys import api_key_create
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.web_server import SECRET_KEY as SERVER_SECRET_KEY
 from tests.support.web_server import Reply, running_web_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -80,10 +84,17 @@ def is_clean_503(reply: Reply) -> bool:
             and reply.headers.get("retry-after") is not None)
 
 
-def test_requests_get_a_clean_503_while_the_database_restarts_and_succeed_after(shop, proxied_database_url, tmp_path):
+def test_requests_get_a_clean_503_while_the_database_restarts_and_succeed_after(shop, proxied_database_url, tmp_path,
+                                                                                settings):
     proxy, database_url = proxied_database_url
+    settings.SECRET_KEY = SERVER_SECRET_KEY  # the session cookie made here must be valid there
     token = api_key_create(name="storefront", scopes=["read", "events"]).secret
-    with running_web_server(database_url, tmp_path / "web") as server:
+    staff = get_user_model().objects.create_user("merch", password="pw-not-used", is_staff=True)
+    browser = Client()
+    browser.force_login(staff)  # a real session row, read by the server on every dashboard page
+    session = {django_settings.SESSION_COOKIE_NAME: browser.cookies[django_settings.SESSION_COOKIE_NAME].value}
+    with running_web_server(database_url, tmp_path / "web", collectstatic=True) as server:
+        assert server.request("GET", "/", cookies=session).status == 200
         # Warm up every worker thread's persistent connection and the serving caches.
         for _ in range(16):
             assert server.request("GET", "/api/v1/recommendations/home?customer_id=c-none&k=5", token=token).status == 200
@@ -99,7 +110,10 @@ def test_requests_get_a_clean_503_while_the_database_restarts_and_succeed_after(
         time.sleep(1.5)
         cut_at = time.monotonic()
         reset = proxy.cut()
-        time.sleep(OUTAGE_SECONDS)
+        time.sleep(0.5)
+        # The merchandiser's dashboard gets a plain "temporarily unavailable" page, not a 500.
+        page = server.request("GET", "/", cookies=session)
+        time.sleep(max(0.0, OUTAGE_SECONDS - 0.5 - page.seconds))
         restored_at = time.monotonic()
         proxy.restore()
         time.sleep(3.5)
@@ -108,6 +122,9 @@ def test_requests_get_a_clean_503_while_the_database_restarts_and_succeed_after(
             client.join(timeout=HANG_LIMIT_SECONDS + 5)
         assert not any(client.is_alive() for client in clients), "a request hung"
 
+        assert page.status == 503 and page.headers.get("retry-after"), (page.status, page.body[:300])
+        assert b"temporarily unavailable" in page.body and b"Traceback" not in page.body
+        assert server.request("GET", "/", cookies=session).status == 200  # and back after the restore
         assert reset > 0  # live persistent connections were killed, not just idle ones refused
         assert server.proc.poll() is None and server.worker_pids() == workers_before  # no worker died or was replaced
 

@@ -37,12 +37,15 @@ class WebServer:
     proc: subprocess.Popen
     log_path: Path
 
-    def request(self, method: str, path: str, *, token: str, body: dict | None = None, timeout: float = 10.0) -> Reply:
+    def request(self, method: str, path: str, *, token: str | None = None, body: dict | None = None,
+                timeout: float = 10.0, cookies: dict[str, str] | None = None) -> Reply:
         """One request on a fresh connection; raises OSError if the server does not answer."""
         started = time.monotonic()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
-            headers = {"Authorization": f"Token {token}"}
+            headers = {"Authorization": f"Token {token}"} if token else {}
+            if cookies:
+                headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
             payload = None
             if body is not None:
                 payload = json.dumps(body).encode()
@@ -63,15 +66,21 @@ class WebServer:
         return {int(pid) for pid in out.stdout.split()}
 
 
+# Tests that sign something the server must accept (a session cookie) use the same key.
+SECRET_KEY = "fault-test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
 @contextmanager
 def running_web_server(database_url: str, var_dir: Path, *, workers: int = 2, threads: int = 4,
-                       timeout: float = 60.0) -> Iterator[WebServer]:
+                       timeout: float = 60.0, collectstatic: bool = False) -> Iterator[WebServer]:
+    """gunicorn with the production settings. HTML pages need ``collectstatic=True`` (the
+    production static storage serves only collected, hashed files, as a deployment would)."""
     port = free_port()
     var_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="jewelrec_site.settings.production",
-        DJANGO_SECRET_KEY="fault-test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        DJANGO_SECRET_KEY=SECRET_KEY,
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SECURE_COOKIES="0",
         DATABASE_URL=database_url,
@@ -82,6 +91,9 @@ def running_web_server(database_url: str, var_dir: Path, *, workers: int = 2, th
         PYTHONUNBUFFERED="1",
     )
     env.pop("CACHE_URL", None)
+    if collectstatic:
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                       check=True, capture_output=True)
     log_path = var_dir / f"gunicorn-{port}.log"
     with open(log_path, "w") as log:  # the server process keeps its own copy of the descriptor
         proc = subprocess.Popen(
