@@ -4,7 +4,6 @@ import signal
 import time
 
 import pytest
-from django.db import connection
 
 from recommender.embeddings.services import catalog_embedding_start
 from recommender.jobs.services import jobs_recover_stale
