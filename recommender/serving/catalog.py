@@ -282,6 +282,21 @@ def _load_vectors(item_pk: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     return vectors, has, version
 
 
+def _release_freed_memory() -> None:
+    """Hand the previous snapshot's freed pages back to the OS (glibc keeps them otherwise).
+
+    A refresh briefly holds two snapshots (hundreds of MB at 100k items); without this each
+    worker's RSS stepped up 2-3% at every 5-minute refresh in the soak test."""
+    try:
+        import ctypes
+        import gc
+
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 class _CatalogHolder:
     """Process-wide holder; the lock only serialises rebuilds, readers never wait on it."""
 
@@ -300,7 +315,10 @@ class _CatalogHolder:
                 return self._catalog
             stale = self._catalog is None or time.monotonic() - self._catalog.built_at > MAX_AGE_SECONDS
             if stale or catalog_fingerprint() != self._catalog.fingerprint:
+                replaced = self._catalog is not None
                 self._catalog = catalog_build()
+                if replaced:
+                    _release_freed_memory()
             self._checked_at = time.monotonic()
             return self._catalog
 

@@ -136,3 +136,12 @@ def test_catalog_masks_are_cached_and_read_only(large_catalog):
     with pytest.raises(ValueError):
         rings[0] = not rings[0]
     assert catalog.type_names == frozenset({"ring", "necklace"})
+
+
+def test_a_changed_catalog_replaces_the_snapshot_in_place(shop, monkeypatch):
+    monkeypatch.setattr(catalog_mod, "REFRESH_SECONDS", 0.0)
+    first = serving_catalog()
+    assert serving_catalog() is first  # unchanged fingerprint: the same snapshot
+    Item.objects.create(external_id="J777", title="New gold ring", product_type="Ring", is_jewelry=True, price=5)
+    second = serving_catalog()  # rebuilt on the fingerprint change (and freed memory released)
+    assert second is not first and "J777" in second.row_of and "J777" not in first.row_of
