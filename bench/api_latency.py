@@ -197,6 +197,15 @@ def server_start(env: dict[str, str], port: int, workers: int, worker_class: str
     return proc
 
 
+def server_stop(proc: subprocess.Popen) -> None:
+    """Graceful gunicorn shutdown (SIGTERM), killed if it takes longer than 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def wait_ready(port: int, secret: str, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -319,11 +328,7 @@ def run_config(env, secret, args, worker_class: str) -> dict:
         results["loadavg"] = os.getloadavg()
         return results
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server_stop(proc)
 
 
 def main() -> None:

@@ -18,8 +18,6 @@ import http.client
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -28,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from api_latency import (  # noqa: E402
-    PG, bench_env, database_prepare, request, rss_mb, server_start, wait_ready, worker_pids,
+    PG, bench_env, database_prepare, request, rss_mb, server_start, server_stop, wait_ready, worker_pids,
 )
 
 
@@ -174,11 +172,7 @@ def main() -> None:
             t.join(timeout=120)
         samples.append((time.monotonic() - started, [round(rss_mb(p)) for p in worker_pids(proc.pid)]))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        server_stop(proc)
 
     with psycopg.connect(f"{PG}/{args.db}") as conn:
         rows = conn.execute("SELECT client_event_id, count(*) FROM recommender_event "

@@ -24,5 +24,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 CELERY_TASK_ALWAYS_EAGER = False
 
 # Tests roll back rows without signals; every request reads rules and settings afresh.
-# (tests/serving/test_snapshots.py turns the cache on to test it.)
+# (tests/serving/test_serving_scale.py turns the cache on to test it.)
 JEWELREC_SERVING_CONFIG_SECONDS = 0.0

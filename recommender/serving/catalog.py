@@ -72,6 +72,7 @@ class ServingCatalog:
     similarity_index: IvfIndex | None = None
     # log-popularity scaled to [0, 1], computed once per snapshot instead of per request.
     popularity_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    type_names: frozenset[str] = frozenset()  # the canonical types present, to validate filters
     # Per item, the non-jewelry product types its buyers bought most (for reasons).
     co_buy_types: list[list[str]] = field(default_factory=list)
     row_of: dict[str, int] = field(default_factory=dict)
@@ -105,13 +106,6 @@ class ServingCatalog:
             if len(self._masks) < 4096:  # bounded: values come from rules and requests
                 self._masks[key] = found
         return found
-
-    @property
-    def type_names(self) -> frozenset[str]:
-        names = self._masks.get(("__types__", ""))
-        if names is None:
-            names = self._masks[("__types__", "")] = frozenset(self.types.tolist())  # type: ignore[assignment]
-        return names  # type: ignore[return-value]
 
     def rows_for(self, external_ids) -> list[int]:
         return [self.row_of[i] for i in external_ids if i in self.row_of]
@@ -208,6 +202,7 @@ def catalog_build() -> ServingCatalog:
     if len(item_pk) > LARGE_CATALOG and has_vector.any():
         catalog.similarity_index = IvfIndex.build(catalog.fast_vectors, np.flatnonzero(has_vector))
     catalog.popularity_score = _scaled(np.log1p(pop))
+    catalog.type_names = frozenset(catalog.types.tolist())
     catalog.co_buy_types = _co_buy_types(item_pk)
     catalog.row_of = {eid: i for i, eid in enumerate(catalog.external_ids)}
     catalog.pk_row = {int(pk): i for i, pk in enumerate(item_pk)}

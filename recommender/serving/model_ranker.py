@@ -34,10 +34,9 @@ class ModelRanker:
         self.version = version.name
         self.model = model
         self.index = {item_id: i for i, item_id in enumerate(model.item_ids)}
-        # (catalog fingerprint, model index per catalog row or -1, rows the model knows, their
-        # model indices): replaced as one tuple, so a request never mixes two catalogs.
-        self._prepared: tuple[tuple | None, np.ndarray, np.ndarray, np.ndarray] = (
-            None, np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int64))
+        # (catalog fingerprint, catalog rows the model knows, their model indices): replaced as
+        # one tuple, so a request never mixes two catalogs.
+        self._prepared: tuple[tuple | None, np.ndarray, np.ndarray] = (None, np.zeros(0, bool), np.zeros(0, np.int64))
         self._lock = threading.Lock()
 
     @classmethod
@@ -66,7 +65,7 @@ class ModelRanker:
         for r, idx in zip(rows, new):
             self.index[r["external_id"]] = int(idx)
 
-    def _rows(self, catalog: ServingCatalog) -> tuple[tuple | None, np.ndarray, np.ndarray, np.ndarray]:
+    def _rows(self, catalog: ServingCatalog) -> tuple[tuple | None, np.ndarray, np.ndarray]:
         prepared = self._prepared
         if prepared[0] != catalog.fingerprint:
             with self._lock:
@@ -80,7 +79,7 @@ class ModelRanker:
                     # the item side is cached once per catalog, not per request
                     if known.any():
                         self.model.prepare_candidates(row_index[known])
-                    prepared = self._prepared = (catalog.fingerprint, row_index, known, row_index[known])
+                    prepared = self._prepared = (catalog.fingerprint, known, row_index[known])
         return prepared
 
     def user_context(self, ctx: CustomerContext, cart_ids: list[str], scenario: str) -> UserContext:
@@ -97,7 +96,7 @@ class ModelRanker:
         )
 
     def score(self, catalog: ServingCatalog, ctx: CustomerContext, *, cart_rows: list[int], scenario: str) -> np.ndarray:
-        _, _, known, cands = self._rows(catalog)
+        _, known, cands = self._rows(catalog)
         scores = np.full(len(catalog), -np.inf, np.float32)
         if len(cands):
             user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows], scenario)

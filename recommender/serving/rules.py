@@ -81,8 +81,7 @@ def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.nd
     # Rows a ranker could not score rank below every scored row (and stay JSON-safe), the
     # popular ones first.
     if not finite.all():
-        fallback = 0.5 * catalog.popularity_score if len(catalog.popularity_score) == len(adjusted) else 0.5
-        adjusted = np.where(finite, adjusted, fallback)
+        adjusted = np.where(finite, adjusted, 0.5 * catalog.popularity_score)
     for rule in rules:
         mask = rule_mask(rule, catalog)
         if rule.action == MerchandisingRule.Action.EXCLUDE:

@@ -6,7 +6,6 @@ their rows: mark them ``@pytest.mark.django_db(transaction=True)``.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from tests.support.processes import process_group_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,11 +62,5 @@ def running_worker(queues: str = "default,embedding,training", timeout: float = 
         proc.log_path = log_path  # type: ignore[attr-defined]
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        process_group_stop(proc)
         log.close()
