@@ -5,7 +5,10 @@ changes the very next recommendation without retraining.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+
+from django.db import connection
 
 from recommender.models import Customer, Event
 
@@ -38,18 +41,37 @@ class CustomerContext:
         return self.tier_rank > 0
 
 
+_HISTORY_COLUMNS = ("item_id", "item__external_id", "item__title", "item__product_type", "item__is_jewelry",
+                    "event_type", "customer__tier__rank", "customer__tier__code")
+
+
+@functools.lru_cache(maxsize=8)
+def _history_sql(vendor: str, limit: int) -> str:
+    """The customer's recent events (with their items and tier) as SQL, compiled once.
+
+    Django spends ~2 ms building this three-join query, three times what the database
+    needs to run it; the text never changes, only the customer id bound to it does.
+    ``vendor`` keys the cache because the SQL is backend specific."""
+    query = (Event.objects.filter(customer__external_id="?").order_by("-timestamp", "-id")
+             .values_list(*_HISTORY_COLUMNS)[:limit]).query
+    sql, params = query.sql_with_params()
+    if list(params) != ["?"]:  # the customer id must be the only parameter
+        raise RuntimeError(f"unexpected parameters in the history query: {params!r}")
+    return sql
+
+
+def _recent_events(external_id: str, limit: int) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(_history_sql(connection.vendor, limit), [external_id])
+        return cursor.fetchall()
+
+
 def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LIMIT) -> CustomerContext:
     if not external_id:
         return CustomerContext(external_id=None, known=False)
     # One query for the usual case, a customer with events: the events carry the customer's
     # tier along. Only a customer without events costs a second query (do they exist, tier?).
-    rows = list(
-        Event.objects.filter(customer__external_id=external_id)
-        .order_by("-timestamp", "-id")
-        .values_list("item_id", "item__external_id", "item__title", "item__product_type", "item__is_jewelry",
-                     "event_type", "customer__tier__rank", "customer__tier__code")
-        [: history_limit * 4]
-    )
+    rows = _recent_events(external_id, history_limit * 4)
     if rows:
         tier_rank, tier_code = rows[0][6], rows[0][7]
     else:
@@ -68,11 +90,11 @@ def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LI
             # One entry per item, carrying its strongest signal.
             idx = seen[item_pk]
             if weight > history[idx].weight:
-                history[idx] = HistoryEntry(item_pk, ext, title, ptype, is_jewelry, etype, weight)
+                history[idx] = HistoryEntry(item_pk, ext, title, ptype, bool(is_jewelry), etype, weight)
             continue
         if len(history) < history_limit:
             seen[item_pk] = len(history)
-            history.append(HistoryEntry(item_pk, ext, title, ptype, is_jewelry, etype, weight))
+            history.append(HistoryEntry(item_pk, ext, title, ptype, bool(is_jewelry), etype, weight))
     return CustomerContext(
         external_id=external_id,
         known=True,

@@ -36,7 +36,7 @@ class ModelRanker:
         self.index = {item_id: i for i, item_id in enumerate(model.item_ids)}
         # (catalog fingerprint, catalog rows the model knows, their model indices): replaced as
         # one tuple, so a request never mixes two catalogs.
-        self._prepared: tuple[tuple | None, np.ndarray, np.ndarray] = (None, np.zeros(0, bool), np.zeros(0, np.int64))
+        self._prepared: tuple[tuple | None, np.ndarray, np.ndarray] = (None, np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._lock = threading.Lock()
 
     @classmethod
@@ -75,11 +75,16 @@ class ModelRanker:
                     if missing:
                         self._extend(missing)
                     row_index = np.array([self.index.get(eid, -1) for eid in catalog.external_ids], np.int64)
-                    known = row_index >= 0
+                    known = np.flatnonzero(row_index >= 0)
+                    cands = row_index[known]
+                    # read-only and the same object for every request: the model recognises
+                    # its item cache by identity (see XDeepFMRecommender.score_retrieved)
+                    known.flags.writeable = False
+                    cands.flags.writeable = False
                     # the item side is cached once per catalog, not per request
-                    if known.any():
-                        self.model.prepare_candidates(row_index[known])
-                    prepared = self._prepared = (catalog.fingerprint, known, row_index[known])
+                    if len(cands):
+                        self.model.prepare_candidates(cands)
+                    prepared = self._prepared = (catalog.fingerprint, known, cands)
         return prepared
 
     def user_context(self, ctx: CustomerContext, cart_ids: list[str], scenario: str) -> UserContext:
@@ -101,7 +106,8 @@ class ModelRanker:
         if len(cands):
             user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows], scenario)
             if len(cands) > RETRIEVAL_THRESHOLD:
-                scores[known] = self.model.score_two_stage(user, cands, n_retrieve=RETRIEVAL_N, n_popular=RETRIEVAL_POPULAR)
+                pos, values = self.model.score_retrieved(user, cands, n_retrieve=RETRIEVAL_N, n_popular=RETRIEVAL_POPULAR)
+                scores[known[pos]] = values
             else:
                 scores[known] = self.model.score(user, cands)
         return scores

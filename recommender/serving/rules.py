@@ -71,25 +71,44 @@ def rule_mask(rule: Rule, catalog: ServingCatalog) -> np.ndarray:
     return np.zeros(n, dtype=bool)
 
 
-def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.ndarray, eligible: np.ndarray) -> np.ndarray:
-    """Exclude, boost and bury by adjusting scores; pins are placed after ranking."""
-    adjusted = scores.astype(np.float64, copy=True)
-    finite = np.isfinite(adjusted)
-    if finite.any():
-        # Shift so every score is >= 1: multiplicative boosts then never flip direction.
-        adjusted[finite] = adjusted[finite] - adjusted[finite].min() + 1.0
+def rules_apply_exclusions(rules: list[Rule], catalog: ServingCatalog, eligible: np.ndarray) -> None:
+    """Clear the rows that exclusion rules target from ``eligible`` (in place)."""
+    for rule in rules:
+        if rule.action == MerchandisingRule.Action.EXCLUDE:
+            eligible &= ~rule_mask(rule, catalog)
+
+
+def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.ndarray,
+                       rows: np.ndarray | None = None) -> np.ndarray:
+    """Boost and bury: the adjusted scores (float64) of ``rows``, or of every row when None.
+
+    Scoring only the candidate rows keeps a 100k-item request from paying for full-catalog
+    copies; the shift below uses every finite score, so an item's adjusted score is the
+    same whichever rows are asked for. Pins are placed after ranking, exclusions by
+    ``rules_apply_exclusions``.
+    """
+    finite_all = np.isfinite(scores)
+    # Shift so every score is >= 1: multiplicative boosts then never flip direction.
+    floor = float(np.min(scores, where=finite_all, initial=np.inf)) if finite_all.any() else 0.0
+    adjusted = (scores if rows is None else scores[rows]).astype(np.float64)
+    finite = finite_all if rows is None else finite_all[rows]
+    adjusted[finite] += 1.0 - floor
     # Rows a ranker could not score rank below every scored row (and stay JSON-safe), the
     # popular ones first.
     if not finite.all():
-        adjusted = np.where(finite, adjusted, 0.5 * catalog.popularity_score)
+        popularity = catalog.popularity_score if rows is None else catalog.popularity_score[rows]
+        adjusted = np.where(finite, adjusted, 0.5 * popularity)
     for rule in rules:
+        if rule.action not in (MerchandisingRule.Action.BOOST, MerchandisingRule.Action.BURY):
+            continue
         mask = rule_mask(rule, catalog)
-        if rule.action == MerchandisingRule.Action.EXCLUDE:
-            eligible &= ~mask
-        elif rule.action == MerchandisingRule.Action.BOOST:
-            adjusted[mask] *= 1.0 + max(rule.weight, 0.0)
-        elif rule.action == MerchandisingRule.Action.BURY:
-            adjusted[mask] /= 1.0 + max(rule.weight, 0.0)
+        if rows is not None:
+            mask = mask[rows]
+        factor = 1.0 + max(rule.weight, 0.0)
+        if rule.action == MerchandisingRule.Action.BOOST:
+            adjusted[mask] *= factor
+        else:
+            adjusted[mask] /= factor
     return adjusted
 
 

@@ -23,7 +23,7 @@ from .errors import DomainError, NotEntitledError, NotFoundError
 from .model_store import active_ranker
 from .rankers import PopularityContentRanker, Ranker
 from .results import RecommendationResult, RecommendedItem
-from .rules import rules_active, rules_apply_pins, rules_apply_scores
+from .rules import rules_active, rules_apply_exclusions, rules_apply_pins, rules_apply_scores
 from .snapshots import ProcessSnapshot, snapshot_on_change
 
 SCENARIOS = ("home", "cross_sell", "member_exclusive", "feed", "similar", "search", "image_search", "assistant")
@@ -103,20 +103,22 @@ def _finish(
     extras: dict | None = None,
 ) -> RecommendationResult:
     rules = rules_active(scenario)
-    adjusted = rules_apply_scores(rules, catalog, scores, eligible)
+    rules_apply_exclusions(rules, catalog, eligible)
     # A two-stage ranker scores only its retrieved rows (the rest are -inf): rank those when
     # they fill the page, and the whole eligible catalog only when they do not.
     candidates = np.flatnonzero(eligible & np.isfinite(scores))
     if len(candidates) < k:
         candidates = np.flatnonzero(eligible)
-    if len(candidates) > k:
-        top = candidates[np.argpartition(-adjusted[candidates], k - 1)[:k]]
-    else:
-        top = candidates
-    order = top[np.lexsort((top, -adjusted[top]))].tolist()
-    order, pinned = rules_apply_pins(rules, catalog, order, eligible, k)
+    adjusted = rules_apply_scores(rules, catalog, scores, candidates)  # aligned with candidates
+    top = np.argpartition(-adjusted, k - 1)[:k] if len(candidates) > k else np.arange(len(candidates))
+    top = top[np.lexsort((candidates[top], -adjusted[top]))]
+    score_of = dict(zip(candidates[top].tolist(), adjusted[top].tolist()))
+    order, pinned = rules_apply_pins(rules, catalog, candidates[top].tolist(), eligible, k)
+    missing = [row for row in order if row not in score_of]  # pinned from outside the candidates
+    if missing:
+        score_of.update(zip(missing, rules_apply_scores(rules, catalog, scores, np.array(missing)).tolist()))
     texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context or {})
-    items = [_item(catalog, row, float(adjusted[row]), texts[i]) for i, row in enumerate(order)]
+    items = [_item(catalog, row, score_of[row], texts[i]) for i, row in enumerate(order)]
     return RecommendationResult(
         scenario=scenario,
         items=items,
@@ -282,7 +284,8 @@ def feed_page(req: Request, page_size: int, cursor: str | None) -> Recommendatio
     ranker = _ranker(req.model_version) if _personalised(ctx) else PopularityContentRanker()
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="feed")
     rules = rules_active("feed")
-    adjusted = rules_apply_scores(rules, catalog, scores, eligible)
+    rules_apply_exclusions(rules, catalog, eligible)
+    adjusted = rules_apply_scores(rules, catalog, scores)
     rng = np.random.default_rng(state["seed"] + state["page"])
     explore_pool = np.flatnonzero(eligible & catalog.is_new)
     n_explore = min(FEED_EXPLORATION_SLOTS, len(explore_pool), max(page_size - 1, 0))

@@ -8,7 +8,7 @@ from django.utils import timezone
 from PIL import Image
 
 from recommender.models import Customer, Event, Item
-from tests.api.shop_vectors import PHOTOS, data_path, shop_vectors_install
+from tests.api.shop_vectors import data_path, shop_vectors_install
 
 pytestmark = pytest.mark.django_db
 

@@ -28,11 +28,9 @@ from torch import nn
 
 from ..data import ITEM_ATTRIBUTES, InteractionData, RecData, UserContext
 from .base import Recommender, read_artifact, write_artifact
+from .xdeepfm_scorer import SingleUserScorer
 
 MODEL_TYPE = "xdeepfm"
-# Item x item field products are cached for candidate sets up to this size (32 MB); larger
-# catalogs compute them per request for the retrieved subset only.
-XX_CACHE_MAX_FLOATS = 8_000_000
 
 
 class UserBatch:
@@ -157,7 +155,7 @@ class XDeepFMNet(nn.Module):
         # state dict and serving scores exactly as evaluation did.
         self.register_buffer("item_prior", torch.zeros(n_items + 1))
         self.register_buffer("prior_beta", torch.zeros(()))
-        self._item_cache: dict[str, Any] | None = None
+        self._epoch = 0  # bumped when the item tables are replaced (see _fingerprint)
 
         self.attr_emb = nn.ModuleList(nn.Embedding(v, d) for v in attr_vocab_sizes)
         self.attr_lin = nn.ModuleList(nn.Embedding(v, 1) for v in attr_vocab_sizes)
@@ -316,133 +314,18 @@ class XDeepFMNet(nn.Module):
             out = out + self.dnn_rest(h).squeeze(-1)
         return out
 
-    # ---- fast single-user scoring (serving) --------------------------------------
+    # ---- serving ----------------------------------------------------------------
     def _fingerprint(self) -> tuple:
-        # _version changes on every in-place update (optimizer step, load_state_dict); id
-        # changes when a buffer or module is replaced (set_item_features, extend_catalog).
-        return (self.n_items, tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers())))
+        """Changes with any weight or buffer: the single-user scorer (xdeepfm_scorer) is
+        rebuilt when it does. _version changes on every in-place update (optimizer step,
+        load_state_dict); id changes when a buffer or module is replaced (set_item_features,
+        extend_catalog)."""
+        return (self.n_items, self._epoch, tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers())))
 
     def invalidate_cache(self) -> None:
-        self._item_cache = None
-
-    def _build_cache(self, items: torch.Tensor) -> dict[str, Any]:
-        """Everything that depends only on the candidate items, in the layouts ``score_user`` reads.
-
-        xi_t (D, C, mi) and CIN tensors are kept "d-major" so every per-user step is one
-        batched matmul over d without copies.
-        """
-        xi, lin = self.item_fields(items)
-        c = xi.shape[0]
-        cache: dict[str, Any] = {"items": items.cpu().numpy().copy(), "lin": lin.contiguous()}
-        pos = np.full(self.n_items + 1, -1, np.int64)
-        pos[cache["items"]] = np.arange(c)
-        cache["pos"] = pos
-        cache["xi_t"] = xi.permute(2, 0, 1).contiguous()  # (D, C, mi)
-        cache["dnn_i"] = self.dnn_item(xi.reshape(c, -1)).contiguous() if self.dnn_item is not None else None
-        mu = self.cin.mu
-        ws = list(self.cin.weights)
-        if ws:
-            w0 = ws[0][:, mu:, mu:]  # item x item block of layer 1
-            cache["t1"] = torch.einsum("hgj,cgd,cjd->dch", w0, xi, xi).contiguous()  # (D, C, H)
-        if len(ws) > 1:
-            # layer 2's item-only part, and the symmetric item x item field products that its
-            # user x item x item part contracts with (kept only while small; else per request)
-            wi = ws[1][:, :, mu:]
-            cache["s2"] = torch.einsum("hgj,dcg,dcj->dch", wi, cache["t1"], cache["xi_t"]).contiguous()
-            i0, i1 = torch.triu_indices(self.cin.mi, self.cin.mi)
-            cache["pairs"] = (i0, i1)
-            if c * xi.shape[2] * len(i0) <= XX_CACHE_MAX_FLOATS:
-                cache["xx"] = (cache["xi_t"][:, :, i0] * cache["xi_t"][:, :, i1]).contiguous()  # (D, C, P)
-        cache["fingerprint"] = self._fingerprint()
-        return cache
-
-    def item_cache(self, items: torch.Tensor) -> dict[str, Any]:
-        """The cache for a candidate universe, rebuilt when the weights, buffers or items change."""
-        cache = self._item_cache
-        if cache is not None and cache["fingerprint"] == self._fingerprint() and len(cache["items"]) == items.numel() \
-                and np.array_equal(cache["items"], items.cpu().numpy()):
-            return cache
-        self._item_cache = self._build_cache(items)
-        return self._item_cache
-
-    def retrieve_positions(self, u: torch.Tensor, cache: dict[str, Any], n: int, n_popular: int) -> np.ndarray:
-        """Cheap first stage for large catalogs: positions in the cached universe of the top
-        ``n - n_popular`` by the dot product of the history-pooled projected item vector with the
-        candidates' projected vectors (attribute embeddings when the model has no vectors), plus the
-        ``n_popular`` items with the highest popularity prior / linear term. Sorted, unique."""
-        a = self.n_attr
-        if self.use_item_vector:  # the projected item vector alone: D numbers per item, one GEMV
-            ufields, ifields = [4 + a], [a + (1 if self.use_item_id else 0)]
-        else:
-            ufields, ifields = list(range(4, 4 + a)), list(range(a))
-        ret = cache.get("retrieval")
-        if ret is None:  # (C, F*D), built on first use; a per-call gather would copy it every time
-            ret = cache["retrieval"] = cache["xi_t"][:, :, ifields].permute(1, 2, 0).reshape(cache["xi_t"].shape[1], -1).contiguous()
-        dots = (ret @ u[ufields].reshape(-1)).numpy()
-        c = dots.shape[0]
-        n = min(n, c)
-        n_pop = min(n_popular, n)
-        top = np.argpartition(-dots, n - n_pop - 1)[: n - n_pop] if n - n_pop > 0 else np.zeros(0, np.int64)
-        pop = cache.get("pop_order")
-        if pop is None:
-            pop = cache["pop_order"] = np.argsort(-cache["lin"].numpy(), kind="stable")
-        return np.union1d(top, pop[:n_pop])
-
-    def user_vector(self, ub: UserBatch) -> torch.Tensor:
-        return self.user_fields(ub)[0]
-
-    def score_user(self, ub: UserBatch, cache: dict[str, Any], pos: np.ndarray | None = None,
-                   u: torch.Tensor | None = None) -> torch.Tensor:
-        """Scores of one user (batch of 1) against the cached universe, or the positions ``pos`` in it: (C,).
-
-        Same function as ``pair_scores`` (eval mode): the CIN is expanded into user x user,
-        user x item and item x item blocks; only the item-side blocks are cached.
-        """
-        u = self.user_fields(ub)[0] if u is None else u  # (mu, D)
-        sel = None if pos is None else torch.from_numpy(pos)
-        xi_t = cache["xi_t"] if sel is None else cache["xi_t"].index_select(1, sel)
-        out = self.bias + (cache["lin"] if sel is None else cache["lin"].index_select(0, sel))
-        ws = list(self.cin.weights)
-        if ws:
-            mu = self.cin.mu
-            w0 = ws[0]
-            uu = torch.einsum("hgj,gd,jd->dh", w0[:, :mu, :mu], u, u)  # (D, H)
-            a = torch.einsum("hgj,gd->djh", w0[:, :mu, mu:], u) + torch.einsum("hjg,gd->djh", w0[:, mu:, :mu], u)
-            x = torch.bmm(xi_t, a) + (cache["t1"] if sel is None else cache["t1"].index_select(1, sel)) + uu.unsqueeze(1)  # (D, C, H)
-            pooled = [x.sum(0)]
-            d, c, mi = xi_t.shape
-            for li, w in enumerate(ws[1:]):
-                h, g, _ = w.shape
-                b = torch.einsum("hgj,jd->dgh", w[:, :, :mu], u)  # (D, G, H)
-                if li == 0:
-                    # x1 = uu + xi.a + t1, so layer 2's item part splits into a user x item term
-                    # (uu), a cached item-only term (t1) and a user x (item x item) term contracted
-                    # over the symmetric field pairs: ~3x fewer FLOPs than the general form below
-                    wi = w[:, :, mu:]
-                    m2 = torch.einsum("hgj,dg->djh", wi, uu)
-                    q = torch.einsum("dkg,hgj->dkjh", a, wi)
-                    q = q + q.transpose(1, 2)
-                    i0, i1 = cache["pairs"]
-                    qp = q[:, i0, i1] * torch.where(i0 == i1, 0.5, 1.0).unsqueeze(-1)  # diagonal counted once
-                    xx = cache.get("xx")
-                    if xx is None:
-                        xx = xi_t[:, :, i0] * xi_t[:, :, i1]
-                    elif sel is not None:
-                        xx = xx.index_select(1, sel)
-                    s2 = cache["s2"] if sel is None else cache["s2"].index_select(1, sel)
-                    item_part = torch.bmm(xi_t, m2) + s2 + torch.bmm(xx, qp)
-                else:
-                    # general form: one GEMM over the (previous layer x item field) outer products
-                    wr = w[:, :, mu:].permute(1, 2, 0).reshape(g * mi, h)
-                    z = (x.unsqueeze(-1) * xi_t.unsqueeze(-2)).reshape(d * c, g * mi)
-                    item_part = (z @ wr).reshape(d, c, h)
-                x = torch.bmm(x, b) + item_part
-                pooled.append(x.sum(0))
-            out = out + self.cin_out(torch.cat(pooled, dim=-1)).squeeze(-1)
-        if self.dnn_user is not None:
-            dnn_i = cache["dnn_i"] if sel is None else cache["dnn_i"].index_select(0, sel)
-            out = out + self.dnn_rest(self.dnn_user(u.reshape(1, -1)) + dnn_i).squeeze(-1)
-        return out
+        """The item tables were replaced: any scorer built from the old ones is stale, even if
+        a new tensor happens to reuse a freed one's id."""
+        self._epoch += 1
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters of the fields shared between domains plus the CIN: frozen first when fine-tuning."""
@@ -479,6 +362,9 @@ class XDeepFMRecommender(Recommender):
         self.attribute_names: list[str] = list(ITEM_ATTRIBUTES)
         self.history: list[dict[str, Any]] = []
         self.device = torch.device("cpu")
+        # (single-user scorer, the read-only candidate array it was last asked for): one
+        # tuple, replaced in one assignment, so a thread never pairs a scorer with another's array
+        self._serving: tuple[SingleUserScorer, np.ndarray | None] | None = None
 
     # ---- construction ----------------------------------------------------------
     def build(self, data: RecData, train: InteractionData | None = None) -> "XDeepFMRecommender":
@@ -538,60 +424,76 @@ class XDeepFMRecommender(Recommender):
             out[start : start + len(chunk)] = net.pair_scores(net.user_fields(ub), xi, lin_i).cpu().numpy()
         return out
 
-    @torch.inference_mode()
     def score(self, user: UserContext, candidate_items: np.ndarray) -> np.ndarray:
-        """One customer against the candidates: the item side comes from a per-model cache
-        (built for the first candidate set, reused for it and any subset of it), the user
-        fields are computed once and broadcast."""
-        net = self._require()
-        if net.training:
-            net.eval()
+        """One customer against the candidates, through the single-user scorer: its item side
+        is built for the first candidate set and reused for that set and any subset of it."""
         cands = np.asarray(candidate_items, dtype=np.int64)
         if len(cands) == 0:
             return np.zeros(0, np.float32)
+        net = self._require()
         if cands.min() < 0 or cands.max() >= net.n_items:
             raise ValueError(f"candidate item indices must be in [0, {net.n_items})")
-        cache = net._item_cache
-        pos = None
-        if cache is not None and cache["fingerprint"] == net._fingerprint():
-            if not (len(cache["items"]) == len(cands) and np.array_equal(cache["items"], cands)):
-                pos = cache["pos"][cands]
+        scorer, pos = (self._serving or (None, None))[0], None
+        if scorer is not None and scorer.fingerprint == net._fingerprint():
+            if not (len(scorer.items) == len(cands) and np.array_equal(scorer.items, cands)):
+                pos = scorer.pos[cands]
                 if (pos < 0).any():
-                    cache, pos = None, None
+                    scorer, pos = None, None
         else:
-            cache = None
-        if cache is None:
-            cache = net.item_cache(torch.from_numpy(cands).to(self.device))
-        ub = UserBatch.from_contexts([user], net.pad, self.config.max_history).to(self.device)
-        return net.score_user(ub, cache, pos).cpu().numpy()
+            scorer = None
+        if scorer is None:
+            scorer = self._scorer_build(cands)
+        return scorer.score(scorer.user_fields(user), pos)
 
-    @torch.inference_mode()
     def score_two_stage(self, user: UserContext, candidate_items: np.ndarray, *, n_retrieve: int = 1000,
                         n_popular: int = 100) -> np.ndarray:
         """For large catalogs: retrieve ``n_retrieve`` candidates cheaply (see
-        ``XDeepFMNet.retrieve_positions``), rank only those; the others score -inf."""
-        net = self._require()
-        net.eval()
+        ``SingleUserScorer.retrieve``), rank only those; the others score -inf."""
         cands = np.asarray(candidate_items, dtype=np.int64)
         if len(cands) <= n_retrieve:
             return self.score(user, cands)
-        if cands.min() < 0 or cands.max() >= net.n_items:
-            raise ValueError(f"candidate item indices must be in [0, {net.n_items})")
-        cache = net.item_cache(torch.from_numpy(cands).to(self.device))
-        ub = UserBatch.from_contexts([user], net.pad, self.config.max_history).to(self.device)
-        u = net.user_vector(ub)
-        pos = net.retrieve_positions(u, cache, n_retrieve, n_popular)
+        pos, scores = self.score_retrieved(user, cands, n_retrieve=n_retrieve, n_popular=n_popular)
         out = np.full(len(cands), -np.inf, np.float32)
-        out[pos] = net.score_user(ub, cache, pos, u=u).cpu().numpy()
+        out[pos] = scores
         return out
 
+    def score_retrieved(self, user: UserContext, candidate_items: np.ndarray, *, n_retrieve: int,
+                        n_popular: int) -> tuple[np.ndarray, np.ndarray]:
+        """The two-stage scorer's sparse answer: (positions in ``candidate_items``, their scores)."""
+        scorer = self._scorer_for(candidate_items)
+        u = scorer.user_fields(user)
+        pos = scorer.retrieve(u, n_retrieve, n_popular)
+        return pos, scorer.score(u, pos)
+
     def prepare_candidates(self, candidate_items: np.ndarray) -> None:
-        """Build the item-side cache for a candidate universe now (serving calls this when
-        the catalog changes, so the first request does not pay for it)."""
+        """Build the scorer for a candidate universe now (serving calls this when the
+        catalog changes, so the first request does not pay for it)."""
+        self._scorer_for(candidate_items)
+
+    def _scorer_for(self, candidate_items: np.ndarray) -> SingleUserScorer:
+        """The scorer for exactly ``candidate_items``. Serving passes the same read-only array
+        on every request: it is recognised by identity instead of comparing ~100k indices."""
         net = self._require()
-        net.eval()
-        with torch.inference_mode():
-            net.item_cache(torch.from_numpy(np.asarray(candidate_items, np.int64)).to(self.device))
+        scorer, source = self._serving or (None, None)
+        if scorer is not None and source is candidate_items and not candidate_items.flags.writeable \
+                and scorer.fingerprint == net._fingerprint():
+            return scorer
+        cands = np.asarray(candidate_items, dtype=np.int64)
+        if len(cands) and (cands.min() < 0 or cands.max() >= net.n_items):
+            raise ValueError(f"candidate item indices must be in [0, {net.n_items})")
+        if not (scorer is not None and scorer.fingerprint == net._fingerprint() and len(scorer.items) == len(cands)
+                and np.array_equal(scorer.items, cands)):
+            scorer = self._scorer_build(cands)
+        self._serving = (scorer, candidate_items)
+        return scorer
+
+    def _scorer_build(self, cands: np.ndarray) -> SingleUserScorer:
+        net = self._require()
+        if net.training:
+            net.eval()
+        scorer = SingleUserScorer(net, cands, max_history=self.config.max_history)
+        self._serving = (scorer, None)
+        return scorer
 
     # ---- artifacts -------------------------------------------------------------
     def save(self, path: str | Path) -> Path:

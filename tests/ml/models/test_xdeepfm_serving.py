@@ -35,7 +35,7 @@ USERS = [UserContext(history=np.array([3, 17, 250, 4]), tier=2), UserContext(his
          UserContext()]
 
 
-@pytest.mark.parametrize("use_item_vector,cin", [(True, (8, 8, 4)), (False, (6,)), (True, ())])
+@pytest.mark.parametrize("use_item_vector,cin", [(True, (8, 8, 4)), (True, (8, 6)), (False, (6,)), (True, ())])
 def test_cached_score_equals_uncached(use_item_vector, cin):
     m = random_model(use_item_vector, cin)
     cands = np.arange(100, N_ITEMS)
@@ -45,19 +45,22 @@ def test_cached_score_equals_uncached(use_item_vector, cin):
         np.testing.assert_allclose(m.score(u, cands), ref, rtol=1e-5, atol=1e-5)
         # a subset of the cached universe is gathered from the cache, in the caller's order
         np.testing.assert_allclose(m.score(u, sub), m.score_many([u], sub)[0], rtol=1e-5, atol=1e-5)
-    assert m.net._item_cache is not None and len(m.net._item_cache["items"]) == len(cands)
+    scorer = m._serving[0]
+    assert len(scorer.items) == len(cands)
+    assert (scorer.xx is not None) == (len(cin) > 1)  # a small universe keeps layer 2's pair products
 
 
-def test_large_catalog_path_without_the_pair_cache_scores_the_same(monkeypatch):
-    import recommender.ml.models.xdeepfm as xd
+@pytest.mark.parametrize("cin", [(8, 8, 4), (6, 6)])  # the general layers and the two-layer sums
+def test_large_catalog_path_without_the_pair_cache_scores_the_same(monkeypatch, cin):
+    import recommender.ml.models.xdeepfm_scorer as xs
 
-    monkeypatch.setattr(xd, "XX_CACHE_MAX_FLOATS", 0)
-    m = random_model()
+    monkeypatch.setattr(xs, "XX_CACHE_MAX_FLOATS", 0)
+    m = random_model(cin=cin)
     cands = np.arange(N_ITEMS)
     for u in USERS:
         np.testing.assert_allclose(m.score(u, cands), m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(m.score(u, cands[::7]), m.score_many([u], cands[::7])[0], rtol=1e-5, atol=1e-5)
-    assert "xx" not in m.net._item_cache
+    assert m._serving[0].xx is None
 
 
 def test_cache_is_invalidated_by_weight_updates_prior_and_catalog_growth():
@@ -90,8 +93,59 @@ def test_two_stage_scores_retrieved_items_exactly_and_keeps_the_most_popular():
         np.testing.assert_allclose(s[ok], m.score(u, cands)[ok], rtol=1e-5, atol=1e-5)
         lin = m.net.item_fields(torch.from_numpy(cands))[1].detach().numpy()
         assert ok[np.argsort(-lin)[:10]].all()
+        # the nearest part is the exact top by the retrieval dot product
+        scorer = m._serving[0]
+        dots = scorer.retrieval @ scorer.user_fields(u)[scorer.retrieval_user_fields].reshape(-1)
+        assert ok[np.argsort(-dots)[:50]].all()
     # at or below n_retrieve there is no retrieval: every candidate is ranked
     assert np.isfinite(m.score_two_stage(USERS[0], cands[:50], n_retrieve=60)).all()
+
+
+def test_serving_recognises_its_universe_by_identity_only_while_read_only():
+    m = random_model()
+    cands = np.arange(N_ITEMS)
+    cands.flags.writeable = False
+    m.prepare_candidates(cands)
+    scorer = m._serving[0]
+    m.score_retrieved(USERS[0], cands, n_retrieve=60, n_popular=10)
+    assert m._serving[0] is scorer  # same array, same scorer: nothing rebuilt
+    other = np.arange(N_ITEMS)[::-1].copy()  # another universe: a new scorer
+    pos, s = m.score_retrieved(USERS[0], other, n_retrieve=60, n_popular=10)
+    assert m._serving[0] is not scorer
+    np.testing.assert_allclose(s, m.score_many([USERS[0]], other[pos])[0], rtol=1e-5, atol=1e-5)
+
+
+def test_user_with_a_user_id_and_no_history_scores_like_the_batch_path():
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    cfg = TrainConfig(embed_dim=8, cin_layers=[6, 6], dnn_layers=[16], user_id_buckets=7)
+    m = XDeepFMRecommender(cfg)
+    m.net = XDeepFMNet(n_items=N_ITEMS, attr_vocab_sizes=VOCABS, vector_dim=12, n_tiers=3, n_scenarios=8,
+                       embed_dim=8, cin_layers=[6, 6], dnn_layers=[16], dropout=0.0, user_id_buckets=7)
+    for p in m.net.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    m.net.set_item_features(np.stack([rng.integers(0, v, N_ITEMS) for v in VOCABS], 1),
+                            rng.normal(size=(N_ITEMS, 12)).astype(np.float32), rng.random(N_ITEMS) > 0.2,
+                            rng.random(N_ITEMS) > 0.3)
+    m.net.eval()
+    cands = np.arange(N_ITEMS)
+    for u in [UserContext(user_idx=12), UserContext(user_idx=3, history=np.array([5, 5, 7]),
+                                                    history_weight=np.array([0.25, 1.0, 0.5]), cart=np.array([9, 9]))]:
+        np.testing.assert_allclose(m.score(u, cands), m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
+
+
+def test_top_k_positions_equals_a_full_partition():
+    from recommender.ml.models.xdeepfm_scorer import top_k_positions
+
+    rng = np.random.default_rng(3)
+    for n, k in [(100_000, 300), (100_000, 1), (20_000, 5000), (50, 10), (10, 10), (10, 0)]:
+        values = rng.normal(size=n).astype(np.float32)
+        got = top_k_positions(values, k)
+        assert len(got) == min(k, n) and len(set(got.tolist())) == len(got)
+        assert set(got.tolist()) == set(np.argsort(-values)[:k].tolist())
+    skewed = np.zeros(100_000, np.float32)
+    skewed[:3] = 1.0  # the sampled threshold finds too few contenders: the full partition answers
+    assert set(top_k_positions(skewed, 300).tolist()) >= {0, 1, 2}
 
 
 def test_prior_is_saved_and_old_artifacts_load_without_it(tmp_path):
