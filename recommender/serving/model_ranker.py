@@ -21,8 +21,9 @@ from .customers import CustomerContext
 
 # Above this many candidates the ranker scores only a retrieved subset (p99 budget of the API):
 # 300 nearest by the model's own item projection plus the 100 with the highest learned prior.
-# The full scorer's cost grows with this number (~10 us per candidate on one core), so 400
-# instead of 1,000 cut a 100k-item home request by ~6 ms (docs/benchmarks.md).
+# The scorer's cost grows with this number (~2 us per candidate on one core since the numpy
+# single-user scorer); on the 100k-item benchmark 1,000 instead of 400 candidates found the
+# full model's top 10 only slightly more often (74% vs 73%, docs/benchmarks.md).
 RETRIEVAL_THRESHOLD = 5000
 RETRIEVAL_N = 400
 RETRIEVAL_POPULAR = 100

@@ -138,6 +138,7 @@ class XDeepFMNet(nn.Module):
         user_id_buckets: int = 0,
     ):
         super().__init__()
+        self._epoch = 0  # counts tensor/module assignments and conversions (see _fingerprint)
         d = embed_dim
         self.n_items = n_items
         self.pad = n_items  # padding row index in the item lookup buffers
@@ -155,7 +156,8 @@ class XDeepFMNet(nn.Module):
         # state dict and serving scores exactly as evaluation did.
         self.register_buffer("item_prior", torch.zeros(n_items + 1))
         self.register_buffer("prior_beta", torch.zeros(()))
-        self._epoch = 0  # bumped when the item tables are replaced (see _fingerprint)
+        self._tensors: tuple[torch.Tensor, ...] = ()
+        self._tensors_epoch = -1
 
         self.attr_emb = nn.ModuleList(nn.Embedding(v, d) for v in attr_vocab_sizes)
         self.attr_lin = nn.ModuleList(nn.Embedding(v, 1) for v in attr_vocab_sizes)
@@ -317,15 +319,29 @@ class XDeepFMNet(nn.Module):
     # ---- serving ----------------------------------------------------------------
     def _fingerprint(self) -> tuple:
         """Changes with any weight or buffer: the single-user scorer (xdeepfm_scorer) is
-        rebuilt when it does. _version changes on every in-place update (optimizer step,
-        load_state_dict); id changes when a buffer or module is replaced (set_item_features,
-        extend_catalog)."""
-        return (self.n_items, self._epoch, tuple((id(t), t._version) for t in (*self.parameters(), *self.buffers())))
+        rebuilt when it does. ``_version`` changes on every in-place update (optimizer step,
+        load_state_dict); the epoch when a tensor or module is assigned or converted.
+
+        Serving checks this on every request, so the tensor list is kept per epoch: walking
+        the module tree for it cost ~0.5 ms a call."""
+        if self._tensors_epoch != self._epoch:
+            self._tensors = (*self.parameters(), *self.buffers())
+            self._tensors_epoch = self._epoch
+        return (self.n_items, self._epoch, tuple((id(t), t._version) for t in self._tensors))
 
     def invalidate_cache(self) -> None:
-        """The item tables were replaced: any scorer built from the old ones is stale, even if
-        a new tensor happens to reuse a freed one's id."""
-        self._epoch += 1
+        """Any scorer built from the current tables is stale (also called on every tensor or
+        module assignment and conversion, see __setattr__ and _apply)."""
+        self.__dict__["_epoch"] = self.__dict__.get("_epoch", 0) + 1
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, (torch.Tensor, nn.Module)):
+            self.invalidate_cache()  # a replaced buffer, parameter or submodule (extend_catalog)
+        super().__setattr__(name, value)
+
+    def _apply(self, fn, recurse=True):  # .to(), .float(), .cuda(): tensors may be replaced
+        self.invalidate_cache()
+        return super()._apply(fn, recurse)
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters of the fields shared between domains plus the CIN: frozen first when fine-tuning."""

@@ -75,6 +75,11 @@ def test_cache_is_invalidated_by_weight_updates_prior_and_catalog_growth():
     np.testing.assert_allclose(after, m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
     m.net.set_item_prior(np.zeros(N_ITEMS), 0.0)
     np.testing.assert_allclose(m.score(u, cands), m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
+    before = m.score(u, cands)
+    m.net.dnn_user = torch.nn.Linear(m.net.dnn_user.in_features, m.net.dnn_user.out_features)  # a replaced module
+    after = m.score(u, cands)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
     new = extend_catalog(m, ["n1", "n2"], np.array([[1, 2, 3], [0, 0, 0]]), np.ones((2, 12), np.float32), np.array([True, False]))
     grown = np.arange(N_ITEMS + 2)
     s = m.score(u, grown)
