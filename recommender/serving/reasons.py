@@ -1,7 +1,6 @@
 """Short human-readable reasons, computed from real signals for the k items shown."""
 from __future__ import annotations
 
-import numpy as np
 
 from .catalog import ServingCatalog
 from .customers import CustomerContext
@@ -36,22 +35,27 @@ def reasons_for(
     cart = context.get("cart", [])
     cart_rows = [catalog.row_of[c["external_id"]] for c in cart if c["external_id"] in catalog.row_of]
     cart_rows = [r for r in cart_rows if catalog.has_vector[r]]
+    # Every shown row against every history (and cart) row in one product, not one per row.
+    hist_match = _best_matches(catalog, rows, hist_rows)
+    cart_match = _best_matches(catalog, rows, cart_rows) if scenario == "cross_sell" and cart else {}
     for row in rows:
-        out.append(_reason(scenario, catalog, ctx, row, pinned, explore, context, hist_rows, hist_entries,
-                           source_types, cart, cart_rows))
+        out.append(_reason(scenario, catalog, ctx, row, pinned, explore, context, hist_match, hist_entries,
+                           source_types, cart, cart_match))
     return out
 
 
-def _best_match(catalog: ServingCatalog, row: int, others: list[int]) -> tuple[int | None, float]:
-    if not others or not catalog.has_vector[row]:
-        return None, 0.0
-    sims = catalog.vectors[others] @ catalog.vectors[row]
-    i = int(np.argmax(sims))
-    return others[i], float(sims[i])
+def _best_matches(catalog: ServingCatalog, rows: list[int], others: list[int]) -> dict[int, tuple[int, float]]:
+    """For each row with a vector, its most similar row among ``others`` and the cosine."""
+    shown = [r for r in rows if catalog.has_vector[r]]
+    if not others or not shown:
+        return {}
+    sims = catalog.vectors[shown] @ catalog.vectors[others].T  # (shown, others)
+    best = sims.argmax(axis=1)
+    return {row: (others[int(j)], float(sims[i, j])) for i, (row, j) in enumerate(zip(shown, best))}
 
 
-def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_rows, hist_entries, source_types, cart,
-            cart_rows) -> str:
+def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_match, hist_entries, source_types, cart,
+            cart_match) -> str:
     if row in pinned:
         return "Featured by our merchandisers"
     if row in explore:
@@ -67,14 +71,14 @@ def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_rows, hi
         anchor = context.get("anchor_title") or "this item"
         return f"Looks like the {anchor}"
     if scenario == "cross_sell" and cart:
-        match, sim = _best_match(catalog, row, cart_rows)
+        match, sim = cart_match.get(row, (None, 0.0))
         if match is not None and sim >= SIMILARITY_THRESHOLD:
             return f"Matches the {catalog.titles[match]} in your bag"
         garments = [c for c in cart if not c["is_jewelry"]]
         if garments:
             return f"Completes a look with the {garments[0]['title']}"
         return f"Goes well with the {cart[0]['title']}"
-    match, sim = _best_match(catalog, row, hist_rows)
+    match, sim = hist_match.get(row, (None, 0.0))
     if match is not None and sim >= SIMILARITY_THRESHOLD:
         entry = hist_entries[match]
         verb = _VERBS.get(entry.event_type, "viewed")

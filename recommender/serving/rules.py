@@ -79,15 +79,15 @@ def rules_apply_exclusions(rules: list[Rule], catalog: ServingCatalog, eligible:
 
 
 def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.ndarray,
-                       rows: np.ndarray | None = None) -> np.ndarray:
+                       rows: np.ndarray | None = None, finite: np.ndarray | None = None) -> np.ndarray:
     """Boost and bury: the adjusted scores (float64) of ``rows``, or of every row when None.
 
     Scoring only the candidate rows keeps a 100k-item request from paying for full-catalog
     copies; the shift below uses every finite score, so an item's adjusted score is the
     same whichever rows are asked for. Pins are placed after ranking, exclusions by
-    ``rules_apply_exclusions``.
+    ``rules_apply_exclusions``. ``finite`` is ``np.isfinite(scores)`` when the caller has it.
     """
-    finite_all = np.isfinite(scores)
+    finite_all = np.isfinite(scores) if finite is None else finite
     # Shift so every score is >= 1: multiplicative boosts then never flip direction.
     floor = float(np.min(scores, where=finite_all, initial=np.inf)) if finite_all.any() else 0.0
     adjusted = (scores if rows is None else scores[rows]).astype(np.float64)

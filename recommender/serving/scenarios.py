@@ -106,17 +106,18 @@ def _finish(
     rules_apply_exclusions(rules, catalog, eligible)
     # A two-stage ranker scores only its retrieved rows (the rest are -inf): rank those when
     # they fill the page, and the whole eligible catalog only when they do not.
-    candidates = np.flatnonzero(eligible & np.isfinite(scores))
+    finite = np.isfinite(scores)
+    candidates = np.flatnonzero(eligible & finite)
     if len(candidates) < k:
         candidates = np.flatnonzero(eligible)
-    adjusted = rules_apply_scores(rules, catalog, scores, candidates)  # aligned with candidates
+    adjusted = rules_apply_scores(rules, catalog, scores, candidates, finite)  # aligned with candidates
     top = np.argpartition(-adjusted, k - 1)[:k] if len(candidates) > k else np.arange(len(candidates))
     top = top[np.lexsort((candidates[top], -adjusted[top]))]
     score_of = dict(zip(candidates[top].tolist(), adjusted[top].tolist()))
     order, pinned = rules_apply_pins(rules, catalog, candidates[top].tolist(), eligible, k)
     missing = [row for row in order if row not in score_of]  # pinned from outside the candidates
     if missing:
-        score_of.update(zip(missing, rules_apply_scores(rules, catalog, scores, np.array(missing)).tolist()))
+        score_of.update(zip(missing, rules_apply_scores(rules, catalog, scores, np.array(missing), finite).tolist()))
     texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context or {})
     items = [_item(catalog, row, score_of[row], texts[i]) for i, row in enumerate(order)]
     return RecommendationResult(
