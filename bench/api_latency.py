@@ -286,24 +286,37 @@ def _load_process(args) -> tuple[list[float], dict[int, int]]:
     return latencies, statuses
 
 
-def load(port: int, secret: str, paths: list[str], concurrency: int, duration: float, procs: int) -> dict:
-    per = max(1, concurrency // procs)
-    t = time.perf_counter()
-    with mp.get_context("fork").Pool(procs) as pool:
-        parts = pool.map(_load_process, [(port, secret, paths, per, duration, i) for i in range(procs)])
-    elapsed = time.perf_counter() - t
-    latencies = sorted(x for lat, _ in parts for x in lat)
-    statuses: dict[int, int] = {}
-    for _, codes in parts:
-        for k, v in codes.items():
-            statuses[k] = statuses.get(k, 0) + v
+def summarise(latencies: list[float], statuses: dict[int, int], elapsed: float) -> dict:
+    latencies = sorted(latencies)
 
     def pct(p):
         return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] if latencies else float("nan")
 
     return {"n": len(latencies), "rps": len(latencies) / elapsed, "p50": pct(50), "p90": pct(90), "p99": pct(99),
             "max": latencies[-1] if latencies else float("nan"), "mean": statistics.fmean(latencies) if latencies else 0,
-            "statuses": statuses}
+            "statuses": statuses, "elapsed": elapsed, "latencies": latencies}
+
+
+def merge(runs: list[dict]) -> dict:
+    """Several load runs of one endpoint as one: all latencies, total requests over total time."""
+    statuses: dict[int, int] = {}
+    for r in runs:
+        for k, v in r["statuses"].items():
+            statuses[k] = statuses.get(k, 0) + v
+    return summarise([x for r in runs for x in r["latencies"]], statuses, sum(r["elapsed"] for r in runs))
+
+
+def load(port: int, secret: str, paths: list[str], concurrency: int, duration: float, procs: int) -> dict:
+    per = max(1, concurrency // procs)
+    t = time.perf_counter()
+    with mp.get_context("fork").Pool(procs) as pool:
+        parts = pool.map(_load_process, [(port, secret, paths, per, duration, i) for i in range(procs)])
+    elapsed = time.perf_counter() - t
+    statuses: dict[int, int] = {}
+    for _, codes in parts:
+        for k, v in codes.items():
+            statuses[k] = statuses.get(k, 0) + v
+    return summarise([x for lat, _ in parts for x in lat], statuses, elapsed)
 
 
 def run_config(env, secret, args, worker_class: str) -> dict:
@@ -321,9 +334,14 @@ def run_config(env, secret, args, worker_class: str) -> dict:
             if warm["n"] and warm["p99"] < 1000 or time.perf_counter() - t > 300:
                 break
         print(f"[{worker_class}] warmed in {time.perf_counter() - t:.1f} s", flush=True)
-        results = {}
-        for name, paths in (("ping", ["/api/v1/ping"]), ("home", home)):
-            results[name] = load(args.port, secret, paths, args.concurrency, args.duration, args.load_procs)
+        # Alternate the endpoints in short rounds: on a shared VM the machine's speed drifts
+        # over a minute, which skewed a ping-then-home ratio by up to 30% between runs.
+        parts: dict[str, list[dict]] = {"ping": [], "home": []}
+        for _ in range(args.rounds):
+            for name, paths in (("ping", ["/api/v1/ping"]), ("home", home)):
+                parts[name].append(load(args.port, secret, paths, args.concurrency, args.duration / args.rounds,
+                                        args.load_procs))
+        results = {name: merge(runs) for name, runs in parts.items()}
         results["rss_mb"] = [round(rss_mb(p)) for p in worker_pids(proc.pid)]
         results["loadavg"] = os.getloadavg()
         return results
@@ -351,6 +369,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--load-procs", type=int, default=4, help="load-generator processes (threads split among them)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per endpoint")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the endpoints within --duration")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--var-dir", default="/tmp/jewelrec-bench")
     parser.add_argument("--model-artifact", default="",
