@@ -224,6 +224,12 @@ JEWELREC_TEXT_ENCODER = os.environ.get("JEWELREC_TEXT_ENCODER", "minilm")
 JEWELREC_SEARCH_TEXT_ENCODER = os.environ.get("JEWELREC_SEARCH_TEXT_ENCODER", "use-multilingual")
 # Torch CPU threads for encoders and training; 0 means torch's default.
 JEWELREC_TORCH_THREADS = int(os.environ.get("JEWELREC_TORCH_THREADS", "0"))
+# Customer contexts (tier + recent events) kept in the shared cache for this long, stamped and
+# invalidated by every write (recommender/serving/customers.py). Only a cache every process
+# shares can be invalidated for all of them, so the embedded default (per-process memory) is off.
+JEWELREC_CONTEXT_CACHE_SECONDS = int(os.environ.get(
+    "JEWELREC_CONTEXT_CACHE_SECONDS", "600" if _cache_url.startswith("redis") else "0"))
+
 # Serving processes re-read merchandising rules and recommender settings at most this often
 # (a change in the same process is seen at once); see recommender/serving/snapshots.py.
 JEWELREC_SERVING_CONFIG_SECONDS = float(os.environ.get("JEWELREC_SERVING_CONFIG_SECONDS", "2"))

@@ -26,3 +26,7 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Tests roll back rows without signals; every request reads rules and settings afresh.
 # (tests/serving/test_serving_scale.py turns the cache on to test it.)
 JEWELREC_SERVING_CONFIG_SECONDS = 0.0
+
+# Tests roll rows back without signals: contexts are read from the database unless a test
+# turns the shared context cache on (tests/serving/test_context_cache.py).
+JEWELREC_CONTEXT_CACHE_SECONDS = 0

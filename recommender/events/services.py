@@ -18,6 +18,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from recommender.catalog.services import tiers_ensure
 from recommender.models import Customer, Event, Item
+from recommender.serving.customers import customer_context_invalidate
 
 EVENT_TYPES = {t.value for t in Event.Type}
 # Common spellings a storefront might send, mapped to the stored type.
@@ -239,6 +240,8 @@ def events_ingest(batch: list[dict[str, Any]]) -> list[EventResult]:
                 )
                 del cleaned[index]
         customers, _ = customers_ensure({e.customer_id for e in cleaned.values()})
+        # their served context changes once this commits (new customers included)
+        customer_context_invalidate(customers)
         rows = {
             index: Event(
                 customer_id=customers[e.customer_id],

@@ -1,18 +1,33 @@
 """What serving knows about a customer at request time: tier and recent behaviour.
 
-Read fresh on every request (one indexed query; two for a customer without events), so an event posted a moment ago
-changes the very next recommendation without retraining.
+Read from the database (one indexed query; two for a customer without events), so an event
+posted a moment ago changes the very next recommendation without retraining.
+
+With a cache shared by every process (Redis), contexts are also kept there -- an online
+feature store: the history query cost the database ~2 ms of CPU per home request at 100k
+items, more than the rest of the request's database work. An entry is stamped with the
+customer's generation and a global epoch, read together with it in one round trip; every
+write that changes a context (events, customers, imports) bumps them after it commits, so a
+request never uses a context older than the last committed change.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
 
 from recommender.models import Customer, Event
 
+logger = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
+_EPOCH_KEY = "jr:ctx:epoch"
 EVENT_WEIGHTS = {"view": 0.25, "favorite": 0.5, "add_to_cart": 0.75, "purchase": 1.0}
 
 
@@ -66,9 +81,74 @@ def _recent_events(external_id: str, limit: int) -> list[tuple]:
         return cursor.fetchall()
 
 
+def _cache_seconds() -> int:
+    return int(getattr(settings, "JEWELREC_CONTEXT_CACHE_SECONDS", 0))
+
+
+def _keys(external_id: str) -> tuple[str, str]:
+    digest = hashlib.sha1(external_id.encode()).hexdigest()  # any id, a short key
+    return f"jr:ctx:gen:{digest}", f"jr:ctx:{digest}"
+
+
 def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LIMIT) -> CustomerContext:
     if not external_id:
         return CustomerContext(external_id=None, known=False)
+    seconds = _cache_seconds()
+    if seconds <= 0 or history_limit != HISTORY_LIMIT:
+        return _context_from_db(external_id, history_limit)
+    gen_key, ctx_key = _keys(external_id)
+    try:
+        found = cache.get_many([_EPOCH_KEY, gen_key, ctx_key])
+    except Exception as exc:  # noqa: BLE001 - the cache is an accelerator: without it, read the database
+        logger.warning("customer context cache unavailable: %s", exc)
+        return _context_from_db(external_id, history_limit)
+    # Read before the database: a change committed after this point carries a newer stamp.
+    stamp = (found.get(_EPOCH_KEY), found.get(gen_key))
+    entry = found.get(ctx_key)
+    if entry is not None and entry[0] == stamp:
+        return entry[1]
+    ctx = _context_from_db(external_id, history_limit)
+    try:
+        cache.set(ctx_key, (stamp, ctx), seconds)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("customer context cache unavailable: %s", exc)
+    return ctx
+
+
+def customer_context_invalidate(external_ids: Iterable[str]) -> None:
+    """These customers' events or tier changed: once the change commits, cached contexts
+    stamped before it no longer match (a new generation), and are dropped."""
+    ids = sorted(set(external_ids))
+    if not ids or _cache_seconds() <= 0:
+        return
+
+    def bump() -> None:
+        generation = uuid.uuid4().hex[:16]
+        keys = [_keys(i) for i in ids]
+        try:
+            cache.set_many({gen: generation for gen, _ in keys}, timeout=None)
+            cache.delete_many([ctx for _, ctx in keys])
+        except Exception as exc:  # noqa: BLE001 - entries then age out within their timeout
+            logger.warning("could not invalidate customer contexts: %s", exc)
+
+    transaction.on_commit(bump)
+
+
+def customer_contexts_invalidate_all() -> None:
+    """Bulk writes (imports): every cached context is stale once they commit."""
+    if _cache_seconds() <= 0:
+        return
+
+    def bump() -> None:
+        try:
+            cache.set(_EPOCH_KEY, uuid.uuid4().hex[:16], timeout=None)
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("could not invalidate customer contexts: %s", exc)
+
+    transaction.on_commit(bump)
+
+
+def _context_from_db(external_id: str, history_limit: int) -> CustomerContext:
     # One query for the usual case, a customer with events: the events carry the customer's
     # tier along. Only a customer without events costs a second query (do they exist, tier?).
     rows = _recent_events(external_id, history_limit * 4)
@@ -103,3 +183,24 @@ def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LI
         history=history,
         purchased_pks=purchased,
     )
+
+
+def _on_customer_change(sender, instance: Customer, **kwargs) -> None:
+    customer_context_invalidate([instance.external_id])  # a tier changed, a customer created or deleted
+
+
+def _on_event_change(sender, instance: Event, **kwargs) -> None:
+    # Single-row writes (admin, fixtures); ingestion and imports bulk-write and call the
+    # invalidation themselves.
+    if _cache_seconds() > 0:
+        external_id = Customer.objects.filter(pk=instance.customer_id).values_list("external_id", flat=True).first()
+        customer_context_invalidate([external_id] if external_id else [])
+
+
+def context_signals_connect() -> None:
+    """Called once from the app config: every process that writes rows invalidates."""
+    from django.db.models.signals import post_delete, post_save
+
+    for signal in (post_save, post_delete):
+        signal.connect(_on_customer_change, sender=Customer, dispatch_uid=f"ctx-customer-{signal is post_save}")
+        signal.connect(_on_event_change, sender=Event, dispatch_uid=f"ctx-event-{signal is post_save}")

@@ -44,6 +44,7 @@ from recommender.events.services import (
     item_pks_by_external_id,
 )
 from recommender.models import Event, Item, ItemImage, MembershipTier
+from recommender.serving.customers import customer_context_invalidate
 
 from .report import ImportReport
 
@@ -570,6 +571,7 @@ def import_events_file(path, *, mapping: dict[str, str] | None = None, dry_run: 
     if not dry_run:
         with transaction.atomic():
             customers, created_customers = customers_ensure({e.customer_id for e in new})
+            customer_context_invalidate(customers)  # their served context changes on commit
             report.add("customers", created=created_customers)
             Event.objects.bulk_create(
                 [

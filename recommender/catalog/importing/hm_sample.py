@@ -14,7 +14,8 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, time as dtime
+from datetime import UTC, datetime
+from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from recommender.catalog.services import (
     tiers_ensure,
 )
 from recommender.models import Customer, Event, Item, ItemImage
+from recommender.serving.customers import customer_contexts_invalidate_all
 
 from .bulk import insert_rows
 from .report import ImportReport
@@ -188,6 +190,7 @@ def import_hm_sample(
     wanted = set(articles["article_id"])
     del articles, table
     _import_purchases(transactions, wanted, item_ids, tier_ids, limit_transactions, report, say)
+    customer_contexts_invalidate_all()  # customers and events were bulk-written
     _import_photos(folder / "images", wanted, item_ids, report, say)
 
     report.seconds = time.monotonic() - started
