@@ -274,3 +274,21 @@ def test_production_hardening_from_the_environment():
     assert values["SECURE_HSTS_SECONDS"] >= 31536000 and values["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
     assert values["SECURE_CONTENT_TYPE_NOSNIFF"] is True
     assert values["SECRET_KEY"].startswith("s3cret-")
+
+
+def test_throttle_keeps_one_counter_per_key_and_fails_open_without_its_cache(shop, settings, monkeypatch):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "1000/min"}}
+    cache.clear()
+    key = api_key_create(name="busy", scopes=["read"])
+    client = Client(HTTP_AUTHORIZATION=f"Token {key.secret}")
+    for _ in range(25):
+        assert client.get("/api/v1/ping").status_code == 200
+    # one integer per window, not a list of request times re-written on every request
+    assert cache.get(f"throttle_api_key_{key.key.prefix}") == 25
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "incr", down)
+    assert client.get("/api/v1/ping").status_code == 200
+    cache.clear()
