@@ -232,19 +232,25 @@ class SingleUserScorer:
         """Pooled CIN features (n, sum H)."""
         return self._cin_shallow(u, sel) if self.cin_layers <= 2 else self._cin_deep(u, sel)
 
+    def _layer1_user(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The user's part of layer 1: u transposed (D, mu), uu (D, H1) and a (D, mi, H1)."""
+        mu, d = u.shape
+        h1 = self.layer_shapes[0][0]
+        u_t = np.ascontiguousarray(u.T)
+        uu = np.einsum("hgd,gd->dh", (self.w_uu @ u).reshape(h1, mu, d), u)
+        return u_t, uu, (u_t @ self.w_a).reshape(d, self.mi, h1)
+
     def _cin_shallow(self, u: np.ndarray, sel) -> np.ndarray:
         """One or two CIN layers (the usual configuration): only sums over d are pooled, so
         every item-side term is one matmul of the gathered item-major rows, flattened over
         (d, field), with a per-user matrix -- no d-major copies, no (D, n, H) temporaries."""
-        mu, mi = self.mu, self.mi
+        mi = self.mi
         d = u.shape[1]
         xi = self.xi[sel]  # (n, D, mi)
         n = xi.shape[0]
         flat_xi = xi.reshape(n, d * mi)
-        u_t = np.ascontiguousarray(u.T)  # (D, mu)
-        h1 = self.layer_shapes[0][0]
-        uu = np.einsum("hgd,gd->dh", (self.w_uu @ u).reshape(h1, mu, d), u)  # (D, H1)
-        a = (u_t @ self.w_a).reshape(d, mi, h1)
+        u_t, uu, a = self._layer1_user(u)
+        h1 = a.shape[2]
         # layer 1: x1[d,c,h] = uu[d,h] + sum_j xi[d,c,j] a[d,j,h] + t1[d,c,h], summed over d
         pooled1 = flat_xi @ a.reshape(d * mi, h1) + self.t1_sum[sel] + uu.sum(0)
         if self.cin_layers == 1:
@@ -268,14 +274,11 @@ class SingleUserScorer:
     def _cin_deep(self, u: np.ndarray, sel) -> np.ndarray:
         """Three or more layers: each layer's full (D, n, H) output feeds the next, d-major so
         every step is a batched matmul over d."""
-        mu, mi = self.mu, self.mi
+        mi = self.mi
         d = u.shape[1]
         x_items = np.ascontiguousarray(self.xi[sel].transpose(1, 0, 2))  # (D, n, mi)
         n = x_items.shape[1]
-        u_t = np.ascontiguousarray(u.T)
-        h1 = self.layer_shapes[0][0]
-        uu = np.einsum("hgd,gd->dh", (self.w_uu @ u).reshape(h1, mu, d), u)
-        a = (u_t @ self.w_a).reshape(d, mi, h1)
+        u_t, uu, a = self._layer1_user(u)
         x = np.matmul(x_items, a) + self.t1[sel].transpose(1, 0, 2) + uu[:, None, :]
         pooled = [x.sum(0)]
         for li, (h, g) in enumerate(self.layer_shapes[1:]):
