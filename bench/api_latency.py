@@ -19,6 +19,7 @@ import http.client
 import json
 import multiprocessing as mp
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -252,7 +253,7 @@ def _load_process(args) -> tuple[list[float], dict[int, int]]:
     """One load process: ``threads`` keep-alive connections for ``duration`` seconds."""
     import threading
 
-    port, secret, paths, threads, duration, seed = args
+    port, secret, paths, threads, duration, seed, interval = args
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     lock = threading.Lock()
@@ -261,10 +262,20 @@ def _load_process(args) -> tuple[list[float], dict[int, int]]:
     def run(tid: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         local, codes, n = [], {}, seed * 1000 + tid
+        # Open loop (interval > 0): each connection sends on a fixed schedule, and latency counts
+        # from the scheduled time, so a late send (the server was behind) is not hidden.
+        due = time.perf_counter() + random.Random(n).random() * interval  # connections spread over an interval
         while time.monotonic() < stop:
             path = paths[n % len(paths)]
             n += 7919
-            t = time.perf_counter()
+            if interval:
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                t = due
+                due += interval
+            else:
+                t = time.perf_counter()
             try:
                 status, _ = request(conn, path, secret)
             except (OSError, http.client.HTTPException):
@@ -306,11 +317,15 @@ def merge(runs: list[dict]) -> dict:
     return summarise([x for r in runs for x in r["latencies"]], statuses, sum(r["elapsed"] for r in runs))
 
 
-def load(port: int, secret: str, paths: list[str], concurrency: int, duration: float, procs: int) -> dict:
+def load(port: int, secret: str, paths: list[str], concurrency: int, duration: float, procs: int,
+         rate: float = 0.0) -> dict:
+    """Closed loop (each connection sends as soon as it has its answer), or open loop at
+    ``rate`` requests/s in total when given."""
     per = max(1, concurrency // procs)
+    interval = per * procs / rate if rate else 0.0  # seconds between one connection's sends
     t = time.perf_counter()
     with mp.get_context("fork").Pool(procs) as pool:
-        parts = pool.map(_load_process, [(port, secret, paths, per, duration, i) for i in range(procs)])
+        parts = pool.map(_load_process, [(port, secret, paths, per, duration, i, interval) for i in range(procs)])
     elapsed = time.perf_counter() - t
     statuses: dict[int, int] = {}
     for _, codes in parts:
@@ -340,7 +355,7 @@ def run_config(env, secret, args, worker_class: str) -> dict:
         for _ in range(args.rounds):
             for name, paths in (("ping", ["/api/v1/ping"]), ("home", home)):
                 parts[name].append(load(args.port, secret, paths, args.concurrency, args.duration / args.rounds,
-                                        args.load_procs))
+                                        args.load_procs, args.rate))
         results = {name: merge(runs) for name, runs in parts.items()}
         results["rss_mb"] = [round(rss_mb(p)) for p in worker_pids(proc.pid)]
         results["loadavg"] = os.getloadavg()
@@ -370,6 +385,9 @@ def main() -> None:
     parser.add_argument("--load-procs", type=int, default=4, help="load-generator processes (threads split among them)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per endpoint")
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the endpoints within --duration")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="open loop: offer this many requests/s in total over the connections (latency from the "
+                             "scheduled send time); default: closed loop, as fast as the server answers")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--var-dir", default="/tmp/jewelrec-bench")
     parser.add_argument("--model-artifact", default="",
@@ -401,6 +419,9 @@ def main() -> None:
             x = r[name]
             print(f"{name:10} {x['n']:9d} {x['rps']:8.1f} {x['p50']:8.2f} {x['p90']:8.2f} {x['p99']:8.2f} "
                   f"{x['max']:8.1f}  {x['statuses']}")
+        if args.rate:
+            print(f"open loop at {args.rate:g} requests/s offered: throughput equals the offer while the server "
+                  f"keeps up; latencies count from each request's scheduled send time")
         print(f"ratios: home/ping throughput {home['rps'] / ping['rps']:.2f}; p50 {home['p50'] / ping['p50']:.2f}x; "
               f"p99 {home['p99'] / ping['p99']:.2f}x; targets: home p99 < 25 ms "
               f"({'met' if home['p99'] < 25 else 'NOT met'}), throughput >= 50% of ping "

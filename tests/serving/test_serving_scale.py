@@ -1,5 +1,6 @@
 """What keeps a storefront request cheap: cached configuration, one customer query, and the
 large-catalog similarity index; each must stay exactly as correct as the slow path."""
+import gc
 from datetime import timedelta
 
 import numpy as np
@@ -8,7 +9,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from recommender.models import Customer, Event, Item, ItemVector, MerchandisingRule, RecommenderSettings
+from recommender.models import (
+    Customer,
+    Event,
+    Item,
+    ItemVector,
+    MerchandisingRule,
+    RecommenderSettings,
+)
 from recommender.serving import catalog as catalog_mod
 from recommender.serving import scenarios
 from recommender.serving.catalog import serving_catalog, serving_catalog_invalidate
@@ -111,6 +119,18 @@ def large_catalog(monkeypatch, tiers):
     serving_catalog_invalidate()
     yield items
     serving_catalog_invalidate()
+    gc.unfreeze()  # a large snapshot freezes the process's objects (see the next test); not the suite's
+
+
+def test_a_large_snapshot_leaves_the_cyclic_collector_alone_and_a_small_one_does_not_freeze(large_catalog, monkeypatch):
+    gc.unfreeze()
+    serving_catalog()
+    assert gc.get_freeze_count() > 0  # what was alive at the build is exempt from full collections
+    gc.unfreeze()
+    monkeypatch.setattr(catalog_mod, "LARGE_CATALOG", 10_000)
+    serving_catalog_invalidate()
+    serving_catalog()
+    assert gc.get_freeze_count() == 0
 
 
 def test_large_catalog_personalises_through_the_index(large_catalog):
