@@ -317,7 +317,13 @@ class _CatalogHolder:
         catalog = self._catalog
         if catalog is not None and now - self._checked_at < REFRESH_SECONDS:
             return catalog
-        with self._lock:
+        # One thread checks the fingerprint (40-200 ms at 100k items) or rebuilds; the others
+        # keep serving the snapshot they have instead of queueing behind it -- that queue
+        # stalled every thread of a worker every few seconds. Only without any snapshot yet
+        # does a reader wait.
+        if not self._lock.acquire(blocking=catalog is None):
+            return catalog
+        try:
             if self._catalog is not None and time.monotonic() - self._checked_at < REFRESH_SECONDS:
                 return self._catalog
             stale = self._catalog is None or time.monotonic() - self._catalog.built_at > MAX_AGE_SECONDS
@@ -327,6 +333,8 @@ class _CatalogHolder:
                 _settle_memory(replaced, large=len(self._catalog) > LARGE_CATALOG)
             self._checked_at = time.monotonic()
             return self._catalog
+        finally:
+            self._lock.release()
 
     def invalidate(self) -> None:
         with self._lock:
