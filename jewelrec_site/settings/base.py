@@ -230,6 +230,10 @@ JEWELREC_TORCH_THREADS = int(os.environ.get("JEWELREC_TORCH_THREADS", "0"))
 JEWELREC_CONTEXT_CACHE_SECONDS = int(os.environ.get(
     "JEWELREC_CONTEXT_CACHE_SECONDS", "600" if _cache_url.startswith("redis") else "0"))
 
+# A daemon thread per serving process checks the catalog for changes every 5 s (and rebuilds the
+# snapshot), so storefront requests never pay for the check (recommender/serving/catalog.py).
+JEWELREC_CATALOG_BACKGROUND_REFRESH = os.environ.get("JEWELREC_CATALOG_BACKGROUND_REFRESH", "1") == "1"
+
 # Serving processes re-read merchandising rules and recommender settings at most this often
 # (a change in the same process is seen at once); see recommender/serving/snapshots.py.
 JEWELREC_SERVING_CONFIG_SECONDS = float(os.environ.get("JEWELREC_SERVING_CONFIG_SECONDS", "2"))

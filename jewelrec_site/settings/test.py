@@ -30,3 +30,7 @@ JEWELREC_SERVING_CONFIG_SECONDS = 0.0
 # Tests roll rows back without signals: contexts are read from the database unless a test
 # turns the shared context cache on (tests/serving/test_context_cache.py).
 JEWELREC_CONTEXT_CACHE_SECONDS = 0
+
+# Tests build and check the catalog in the request's own thread and transaction (a refresher
+# thread would read through its own connection, outside the test's transaction).
+JEWELREC_CATALOG_BACKGROUND_REFRESH = False

@@ -165,3 +165,24 @@ def test_a_changed_catalog_replaces_the_snapshot_in_place(shop, monkeypatch):
     Item.objects.create(external_id="J777", title="New gold ring", product_type="Ring", is_jewelry=True, price=5)
     second = serving_catalog()  # rebuilt on the fingerprint change (and freed memory released)
     assert second is not first and "J777" in second.row_of and "J777" not in first.row_of
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_background_refresher_picks_up_a_committed_change_while_readers_never_wait(settings, monkeypatch):
+    import time
+
+    settings.JEWELREC_CATALOG_BACKGROUND_REFRESH = True
+    monkeypatch.setattr(catalog_mod, "REFRESH_SECONDS", 0.1)
+    holder = catalog_mod._CatalogHolder()  # its own refresher thread, stopped below
+    try:
+        Item.objects.create(external_id="R001", title="Ring one", product_type="Ring", is_jewelry=True, price=5)
+        first = holder.get()  # no snapshot yet: built in this call
+        Item.objects.create(external_id="R002", title="Ring two", product_type="Ring", is_jewelry=True, price=6)
+        assert holder.get() is first  # served at once; the check runs elsewhere
+        deadline = time.monotonic() + 20
+        while "R002" not in holder.get().row_of and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "R002" in holder.get().row_of and "R002" not in first.row_of
+    finally:
+        holder.refresher_stop()
+    assert holder._refresher is None
