@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -391,8 +392,6 @@ class _CatalogHolder:
 
 
 def _background_refresh() -> bool:
-    from django.conf import settings
-
     return bool(getattr(settings, "JEWELREC_CATALOG_BACKGROUND_REFRESH", False))
 
 

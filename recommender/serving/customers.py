@@ -97,10 +97,8 @@ def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LI
     if seconds <= 0 or history_limit != HISTORY_LIMIT:
         return _context_from_db(external_id, history_limit)
     gen_key, ctx_key = _keys(external_id)
-    try:
-        found = cache.get_many([_EPOCH_KEY, gen_key, ctx_key])
-    except Exception as exc:  # noqa: BLE001 - the cache is an accelerator: without it, read the database
-        logger.warning("customer context cache unavailable: %s", exc)
+    found = _quietly(lambda: cache.get_many([_EPOCH_KEY, gen_key, ctx_key]))
+    if found is None:  # the cache is an accelerator: without it, read the database
         return _context_from_db(external_id, history_limit)
     # Read before the database: a change committed after this point carries a newer stamp.
     stamp = (found.get(_EPOCH_KEY), found.get(gen_key))
@@ -108,11 +106,18 @@ def customer_context(external_id: str | None, *, history_limit: int = HISTORY_LI
     if entry is not None and entry[0] == stamp:
         return entry[1]
     ctx = _context_from_db(external_id, history_limit)
-    try:
-        cache.set(ctx_key, (stamp, ctx), seconds)
-    except Exception as exc:  # noqa: BLE001
-        logger.warning("customer context cache unavailable: %s", exc)
+    _quietly(lambda: cache.set(ctx_key, (stamp, ctx), seconds))
     return ctx
+
+
+def _quietly(operation):
+    """Run a cache operation; if the cache is down, log it and return None (entries that
+    were not invalidated then age out within their timeout)."""
+    try:
+        return operation()
+    except Exception as exc:  # noqa: BLE001 - the cache must never fail a request or a write
+        logger.warning("customer context cache unavailable: %s", exc)
+        return None
 
 
 def customer_context_invalidate(external_ids: Iterable[str]) -> None:
@@ -125,13 +130,10 @@ def customer_context_invalidate(external_ids: Iterable[str]) -> None:
     def bump() -> None:
         generation = uuid.uuid4().hex[:16]
         keys = [_keys(i) for i in ids]
-        try:
-            cache.set_many({gen: generation for gen, _ in keys}, timeout=None)
-            cache.delete_many([ctx for _, ctx in keys])
-        except Exception as exc:  # noqa: BLE001 - entries then age out within their timeout
-            logger.warning("could not invalidate customer contexts: %s", exc)
+        cache.set_many({gen: generation for gen, _ in keys}, timeout=None)
+        cache.delete_many([ctx for _, ctx in keys])
 
-    transaction.on_commit(bump)
+    transaction.on_commit(lambda: _quietly(bump))
 
 
 def customer_contexts_invalidate_all() -> None:
@@ -139,13 +141,7 @@ def customer_contexts_invalidate_all() -> None:
     if _cache_seconds() <= 0:
         return
 
-    def bump() -> None:
-        try:
-            cache.set(_EPOCH_KEY, uuid.uuid4().hex[:16], timeout=None)
-        except Exception as exc:  # noqa: BLE001
-            logger.warning("could not invalidate customer contexts: %s", exc)
-
-    transaction.on_commit(bump)
+    transaction.on_commit(lambda: _quietly(lambda: cache.set(_EPOCH_KEY, uuid.uuid4().hex[:16], timeout=None)))
 
 
 def _context_from_db(external_id: str, history_limit: int) -> CustomerContext:

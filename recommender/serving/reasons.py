@@ -1,7 +1,6 @@
 """Short human-readable reasons, computed from real signals for the k items shown."""
 from __future__ import annotations
 
-
 from .catalog import ServingCatalog
 from .customers import CustomerContext
 
