@@ -249,10 +249,12 @@ def request(conn: http.client.HTTPConnection, path: str, secret: str, body: dict
     return response.status, response.read()
 
 
-def _load_process(args) -> tuple[list[float], dict[int, int]]:
-    """One load process: ``threads`` keep-alive connections for ``duration`` seconds."""
+def _load_process(args) -> tuple[list[float], dict[int, int], float]:
+    """One load process: ``threads`` keep-alive connections for ``duration`` seconds; also
+    returns the CPU seconds it used (the load generator shares the server's 2 cores)."""
     import threading
 
+    cpu_start = time.process_time()
     port, secret, paths, threads, duration, seed, interval = args
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -294,10 +296,31 @@ def _load_process(args) -> tuple[list[float], dict[int, int]]:
         t.start()
     for t in pool:
         t.join()
-    return latencies, statuses
+    return latencies, statuses, time.process_time() - cpu_start
 
 
-def summarise(latencies: list[float], statuses: dict[int, int], elapsed: float) -> dict:
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds (user + system) these processes have used so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLK_TCK
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has been busy (all cores; idle and iowait excluded)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
+def summarise(latencies: list[float], statuses: dict[int, int], elapsed: float, cpu: dict | None = None) -> dict:
     latencies = sorted(latencies)
 
     def pct(p):
@@ -305,7 +328,7 @@ def summarise(latencies: list[float], statuses: dict[int, int], elapsed: float) 
 
     return {"n": len(latencies), "rps": len(latencies) / elapsed, "p50": pct(50), "p90": pct(90), "p99": pct(99),
             "max": latencies[-1] if latencies else float("nan"), "mean": statistics.fmean(latencies) if latencies else 0,
-            "statuses": statuses, "elapsed": elapsed, "latencies": latencies}
+            "statuses": statuses, "elapsed": elapsed, "latencies": latencies, "cpu": cpu or {}}
 
 
 def merge(runs: list[dict]) -> dict:
@@ -314,24 +337,31 @@ def merge(runs: list[dict]) -> dict:
     for r in runs:
         for k, v in r["statuses"].items():
             statuses[k] = statuses.get(k, 0) + v
-    return summarise([x for r in runs for x in r["latencies"]], statuses, sum(r["elapsed"] for r in runs))
+    cpu = {part: sum(r["cpu"].get(part, 0.0) for r in runs) for part in ("web", "client", "other")}
+    return summarise([x for r in runs for x in r["latencies"]], statuses, sum(r["elapsed"] for r in runs), cpu)
 
 
 def load(port: int, secret: str, paths: list[str], concurrency: int, duration: float, procs: int,
-         rate: float = 0.0) -> dict:
+         rate: float = 0.0, web_pids: list[int] | None = None) -> dict:
     """Closed loop (each connection sends as soon as it has its answer), or open loop at
-    ``rate`` requests/s in total when given."""
+    ``rate`` requests/s in total when given. With ``web_pids``, also where the CPU went:
+    the web workers, the load generator, and the rest (PostgreSQL, Redis, the kernel)."""
     per = max(1, concurrency // procs)
     interval = per * procs / rate if rate else 0.0  # seconds between one connection's sends
+    web_pids = web_pids or []
+    web0, machine0 = process_cpu(web_pids), machine_cpu()
     t = time.perf_counter()
     with mp.get_context("fork").Pool(procs) as pool:
         parts = pool.map(_load_process, [(port, secret, paths, per, duration, i, interval) for i in range(procs)])
     elapsed = time.perf_counter() - t
+    web, machine = process_cpu(web_pids) - web0, machine_cpu() - machine0
+    client = sum(c for _, _, c in parts)
     statuses: dict[int, int] = {}
-    for _, codes in parts:
+    for _, codes, _ in parts:
         for k, v in codes.items():
             statuses[k] = statuses.get(k, 0) + v
-    return summarise([x for lat, _ in parts for x in lat], statuses, elapsed)
+    cpu = {"web": web, "client": client, "other": max(0.0, machine - web - client)}
+    return summarise([x for lat, _, _ in parts for x in lat], statuses, elapsed, cpu)
 
 
 def run_config(env, secret, args, worker_class: str) -> dict:
@@ -352,10 +382,11 @@ def run_config(env, secret, args, worker_class: str) -> dict:
         # Alternate the endpoints in short rounds: on a shared VM the machine's speed drifts
         # over a minute, which skewed a ping-then-home ratio by up to 30% between runs.
         parts: dict[str, list[dict]] = {"ping": [], "home": []}
+        web_pids = worker_pids(proc.pid)
         for _ in range(args.rounds):
             for name, paths in (("ping", ["/api/v1/ping"]), ("home", home)):
                 parts[name].append(load(args.port, secret, paths, args.concurrency, args.duration / args.rounds,
-                                        args.load_procs, args.rate))
+                                        args.load_procs, args.rate, web_pids))
         results = {name: merge(runs) for name, runs in parts.items()}
         results["rss_mb"] = [round(rss_mb(p)) for p in worker_pids(proc.pid)]
         results["loadavg"] = os.getloadavg()
@@ -419,6 +450,17 @@ def main() -> None:
             x = r[name]
             print(f"{name:10} {x['n']:9d} {x['rps']:8.1f} {x['p50']:8.2f} {x['p90']:8.2f} {x['p99']:8.2f} "
                   f"{x['max']:8.1f}  {x['statuses']}")
+        print("CPU ms per request (web workers / load generator / the rest: PostgreSQL, Redis, kernel):")
+        for name in ("ping", "home"):
+            x = r[name]
+            per = {part: 1000 * v / max(1, x["n"]) for part, v in x["cpu"].items()}
+            print(f"  {name:8} {per['web']:6.2f} / {per['client']:6.2f} / {per['other']:6.2f}")
+        def per_request(x, parts):
+            return sum(x["cpu"][p] for p in parts) / max(1, x["n"])
+
+        print(f"  ping/home CPU per request: web workers {per_request(ping, ['web']) / per_request(home, ['web']):.2f}, "
+              f"server side (web + the rest) {per_request(ping, ['web', 'other']) / per_request(home, ['web', 'other']):.2f}: "
+              f"the throughput ratio without the load generator's share of the cores")
         if args.rate:
             print(f"open loop at {args.rate:g} requests/s offered: throughput equals the offer while the server "
                   f"keeps up; latencies count from each request's scheduled send time")

@@ -17,10 +17,13 @@ if [ "${CI:-}" = "true" ]; then export JEWELREC_REQUIRE_BROWSER=1; fi
 
 status=0
 echo "== test run 1/2: embedded (SQLite + filesystem broker)"
-env -u DATABASE_URL -u CELERY_BROKER_URL $PY -m pytest "$@" || status=1
+env -u DATABASE_URL -u CELERY_BROKER_URL -u CACHE_URL $PY -m pytest "$@" || status=1
 
 PG_URL="${JEWELREC_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/jewelrec}"
 REDIS_URL="${JEWELREC_TEST_BROKER_URL:-redis://127.0.0.1:6379/15}"
+# The shared cache (API throttle, customer contexts) on Redis too, in its own database:
+# tests clear the cache, which must not flush the broker's queues.
+CACHE_REDIS_URL="${JEWELREC_TEST_CACHE_URL:-redis://127.0.0.1:6379/13}"
 if $PY - "$PG_URL" "$REDIS_URL" <<'PYEOF'
 import sys
 import psycopg, redis
@@ -33,7 +36,7 @@ except Exception as exc:
 PYEOF
 then
   echo "== test run 2/2: PostgreSQL + Redis"
-  DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$REDIS_URL" $PY -m pytest "$@" || status=1
+  DATABASE_URL="$PG_URL" CELERY_BROKER_URL="$REDIS_URL" CACHE_URL="$CACHE_REDIS_URL" $PY -m pytest "$@" || status=1
 elif [ "${CI:-}" = "true" ]; then
   echo "!! CI requires PostgreSQL and Redis for the second run"; status=1
 else

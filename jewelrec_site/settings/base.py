@@ -201,7 +201,7 @@ SPECTACULAR_SETTINGS = {
 _cache_url = os.environ.get("CACHE_URL", "")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        {"BACKEND": "jewelrec_site.cache.RedisCache", "LOCATION": _cache_url}
         if _cache_url.startswith("redis")
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "jewelrec"}
     )

@@ -6,6 +6,7 @@ import logging
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
+from jewelrec_site.cache import window_increment
 from recommender.models import ApiKey
 from recommender.serving.api_keys import ApiKeyError, api_key_authenticate
 
@@ -70,8 +71,8 @@ class ApiKeyThrottle(throttling.SimpleRateThrottle):
     DRF's SimpleRateThrottle keeps every request time of the window in one cache entry and
     re-pickles it on each request: with one storefront key at 100 requests/s (the default
     6000/min) that is a 6,000-item list read and written per request. Here each request is
-    one atomic increment; like any fixed window it can admit up to twice the rate across a
-    window's end, which a rate limit of this kind tolerates."""
+    one atomic increment (one round trip on Redis); like any fixed window it can admit up to
+    twice the rate across a window's end, which a rate limit of this kind tolerates."""
 
     scope = "api_key"
 
@@ -92,26 +93,15 @@ class ApiKeyThrottle(throttling.SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        now = self.timer()
         try:
-            count = self._increment(now)
+            count, left = window_increment(self.cache, self.key, self.duration)
         except Exception as exc:  # noqa: BLE001 - a cache outage must not take the storefront API down
             logger.warning("API throttle cache unavailable, request allowed: %s", exc)
             return True
         if count <= self.num_requests:
             return True
-        started = self.cache.get(self.key + ":start") or now
-        self._wait = max(1.0, self.duration - (now - started))
+        self._wait = max(1.0, left)
         return False
-
-    def _increment(self, now: float) -> int:
-        try:
-            return self.cache.incr(self.key)  # keeps the window's expiry
-        except ValueError:  # no window yet: open one (a concurrent request may win the race)
-            if self.cache.add(self.key, 1, self.duration):
-                self.cache.set(self.key + ":start", now, self.duration)
-                return 1
-            return self.cache.incr(self.key)
 
     def wait(self):
         return getattr(self, "_wait", None)

@@ -276,7 +276,7 @@ def test_production_hardening_from_the_environment():
     assert values["SECRET_KEY"].startswith("s3cret-")
 
 
-def test_throttle_keeps_one_counter_per_key_and_fails_open_without_its_cache(shop, settings, monkeypatch):
+def test_throttle_keeps_one_counter_per_key_and_fails_open_without_its_cache(shop, settings, monkeypatch, caplog):
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_key": "1000/min"}}
     cache.clear()
     key = api_key_create(name="busy", scopes=["read"])
@@ -289,6 +289,8 @@ def test_throttle_keeps_one_counter_per_key_and_fails_open_without_its_cache(sho
     def down(*args, **kwargs):
         raise ConnectionError("cache down")
 
-    monkeypatch.setattr(cache, "incr", down)
+    monkeypatch.setattr(cache, "incr", down)  # the embedded cache's path
+    monkeypatch.setattr(cache, "window_increment", down, raising=False)  # Redis' one-round-trip path
     assert client.get("/api/v1/ping").status_code == 200
+    assert "API throttle cache unavailable" in caplog.text
     cache.clear()
