@@ -31,6 +31,6 @@ JEWELREC_SERVING_CONFIG_SECONDS = 0.0
 # turns the shared context cache on (tests/serving/test_context_cache.py).
 JEWELREC_CONTEXT_CACHE_SECONDS = 0
 
-# Tests build and check the catalog in the request's own thread and transaction (a refresher
-# thread would read through its own connection, outside the test's transaction).
-JEWELREC_CATALOG_BACKGROUND_REFRESH = False
+# Tests build and check serving state in the request's own thread and transaction (the
+# housekeeping thread would read through its own connection, outside the test's transaction).
+JEWELREC_BACKGROUND_REFRESH = False

@@ -8,19 +8,19 @@ consistent snapshot.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
-from django.conf import settings
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from recommender.ml.search.ivf import IvfIndex
 from recommender.models import Event, Item, ItemImage, ItemVector
+
+from .housekeeping import Housekeeper, housekeeper
 
 logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0
@@ -312,25 +312,23 @@ class _CatalogHolder:
     """Process-wide holder; the lock only serialises checks and rebuilds, readers never wait
     on it once a snapshot exists.
 
-    With ``JEWELREC_CATALOG_BACKGROUND_REFRESH`` (on outside tests) a daemon thread per process
-    checks the fingerprint every ``REFRESH_SECONDS`` and rebuilds when it changed, so no
-    storefront request pays for the check (40-80 ms at 100k items, more under load: the
-    request that ran it was the API's 99th percentile). Otherwise the request that finds the
-    snapshot due checks it itself while the others keep serving what they have.
+    While the process's housekeeping thread runs (``housekeeping.py``) it checks the
+    fingerprint every ``REFRESH_SECONDS`` and rebuilds when it changed, so no storefront
+    request pays for the check (40-80 ms at 100k items, more under load: the request that
+    ran it was the API's 99th percentile). Otherwise the request that finds the snapshot due
+    checks it itself while the others keep serving what they have.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keeper: Housekeeper = housekeeper) -> None:
         self._catalog: ServingCatalog | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
-        self._refresher_pid: int | None = None
-        self._refresher: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._keeper = keeper
+        keeper.register(f"catalog-{id(self)}", self._refresh_in_background, lambda: REFRESH_SECONDS)
 
     def get(self) -> ServingCatalog:
         catalog = self._catalog
-        if catalog is not None and _background_refresh():
-            self._refresher_ensure()
+        if catalog is not None and self._keeper.running():
             return catalog
         if catalog is not None and time.monotonic() - self._checked_at < REFRESH_SECONDS:
             return catalog
@@ -353,46 +351,15 @@ class _CatalogHolder:
             _settle_memory(replaced, large=len(self._catalog) > LARGE_CATALOG)
         self._checked_at = time.monotonic()
 
-    def _refresher_ensure(self) -> None:
-        # per process: a thread started before a fork does not run in the child
-        if self._refresher_pid != os.getpid():
-            with self._lock:
-                if self._refresher_pid != os.getpid():
-                    self._refresher_pid = os.getpid()
-                    self._stopping.clear()
-                    self._refresher = threading.Thread(target=self._refresh_loop, name="catalog-refresh", daemon=True)
-                    self._refresher.start()
-
-    def _refresh_loop(self) -> None:
-        from django.db import connection
-
-        try:
-            while not self._stopping.wait(REFRESH_SECONDS):
-                connection.close_if_unusable_or_obsolete()  # this thread's own connection
-                try:
-                    with self._lock:
-                        if self._catalog is not None:  # after an invalidation the next reader builds
-                            self._refresh_locked()
-                except Exception:  # noqa: BLE001 - keep serving the previous snapshot; retry next round
-                    logger.exception("catalog refresh failed; serving the previous snapshot")
-        finally:
-            connection.close()
-
-    def refresher_stop(self, timeout: float = 30.0) -> None:
-        """Stop this process's refresher thread (tests; a clean shutdown)."""
-        self._stopping.set()
-        if self._refresher is not None:
-            self._refresher.join(timeout)
-        self._refresher, self._refresher_pid = None, None
+    def _refresh_in_background(self) -> None:
+        with self._lock:
+            if self._catalog is not None:  # after an invalidation the next reader builds
+                self._refresh_locked()
 
     def invalidate(self) -> None:
         with self._lock:
             self._checked_at = 0.0
             self._catalog = None
-
-
-def _background_refresh() -> bool:
-    return bool(getattr(settings, "JEWELREC_CATALOG_BACKGROUND_REFRESH", False))
 
 
 _holder = _CatalogHolder()

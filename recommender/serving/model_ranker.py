@@ -67,6 +67,10 @@ class ModelRanker:
         for r, idx in zip(rows, new):
             self.index[r["external_id"]] = int(idx)
 
+    def prepare(self, catalog: ServingCatalog) -> None:
+        """Map this catalog onto the model and cache its item side (once per snapshot)."""
+        self._rows(catalog)
+
     def _rows(self, catalog: ServingCatalog) -> tuple[tuple | None, np.ndarray, np.ndarray]:
         prepared = self._prepared
         if prepared[0] != catalog.fingerprint:

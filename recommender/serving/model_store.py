@@ -1,8 +1,9 @@
 """The active model version, loaded once per process and swapped atomically.
 
-Each process checks which version is active at most every ``CHECK_SECONDS``; a newly
-promoted version is loaded completely before one assignment makes it visible, so a
-request sees either the old model or the new one, never half of either. Versions named
+Each process checks which version is active every ``CHECK_SECONDS`` (in its housekeeping
+thread when that runs, else in the request that finds the check due); a newly promoted
+version is loaded completely before one assignment makes it visible, so a request sees
+either the old model or the new one, never half of either. Versions named
 explicitly (the preview's side-by-side comparison) are kept in a small LRU.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import OrderedDict
 
 from recommender.models import ModelVersion
 
+from .housekeeping import Housekeeper, housekeeper
 from .rankers import Ranker
 
 logger = logging.getLogger(__name__)
@@ -22,18 +24,38 @@ MAX_CACHED_VERSIONS = 3
 
 
 class _ModelHolder:
-    def __init__(self) -> None:
+    def __init__(self, keeper: Housekeeper = housekeeper) -> None:
         self._active: Ranker | None = None
         self._active_id: int | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._named: OrderedDict[str, Ranker] = OrderedDict()
+        self._keeper = keeper
+        keeper.register(f"active-model-{id(self)}", self._check_in_background, lambda: CHECK_SECONDS)
 
     def active(self) -> Ranker | None:
-        if time.monotonic() - self._checked_at < CHECK_SECONDS:
+        checked_at = self._checked_at
+        if checked_at and self._keeper.running():
             return self._active
+        if time.monotonic() - checked_at < CHECK_SECONDS:
+            return self._active
+        return self._check()
+
+    def _check_in_background(self) -> None:
+        if not self._checked_at:  # after a reset, the next request loads
+            return
+        ranker = self._check(force=True)
+        prepare = getattr(ranker, "prepare", None)
+        if prepare is not None:
+            # a new version, or the new catalog snapshot the housekeeping thread built: get the
+            # model ready for it here, not in the first request that uses it
+            from .catalog import serving_catalog
+
+            prepare(serving_catalog())
+
+    def _check(self, force: bool = False) -> Ranker | None:
         with self._lock:
-            if time.monotonic() - self._checked_at < CHECK_SECONDS:
+            if not force and self._checked_at and time.monotonic() - self._checked_at < CHECK_SECONDS:
                 return self._active
             row = ModelVersion.objects.filter(is_active=True).only("id", "name", "artifact_dir", "model_type").first()
             if row is None:

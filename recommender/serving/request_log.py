@@ -1,7 +1,8 @@
 """Per-minute API traffic aggregates for the dashboards, buffered in memory.
 
 A write per request would cost more than the recommendation itself; instead each process
-adds up counts and flushes them every few seconds with one upsert per (minute, scenario).
+adds up counts and flushes them every few seconds with one upsert per (minute, scenario),
+in its housekeeping thread when that runs (else in the request that finds a flush due).
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 
 from recommender.models import ApiRequestLog
+
+from .housekeeping import housekeeper
 
 logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 5.0
@@ -35,7 +38,7 @@ def api_request_record(scenario: str, status_code: int, latency_ms: float) -> No
         entry[2] += latency_ms
         entry[3] = max(entry[3], latency_ms)
         due = time.monotonic() - _last_flush >= FLUSH_SECONDS
-    if due:
+    if due and not housekeeper.running():
         api_request_log_flush()
 
 
@@ -60,3 +63,11 @@ def api_request_log_flush() -> None:
                     )
     except DatabaseError as exc:  # traffic stats must never fail a storefront request
         logger.warning("could not flush API request log: %s", exc)
+
+
+def _flush_in_background() -> None:
+    if _buffer:
+        api_request_log_flush()
+
+
+housekeeper.register("api-request-log", _flush_in_background, lambda: FLUSH_SECONDS)

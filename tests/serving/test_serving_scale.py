@@ -171,9 +171,12 @@ def test_a_changed_catalog_replaces_the_snapshot_in_place(shop, monkeypatch):
 def test_the_background_refresher_picks_up_a_committed_change_while_readers_never_wait(settings, monkeypatch):
     import time
 
-    settings.JEWELREC_CATALOG_BACKGROUND_REFRESH = True
+    from recommender.serving.housekeeping import Housekeeper
+
+    settings.JEWELREC_BACKGROUND_REFRESH = True
     monkeypatch.setattr(catalog_mod, "REFRESH_SECONDS", 0.1)
-    holder = catalog_mod._CatalogHolder()  # its own refresher thread, stopped below
+    keeper = Housekeeper()  # its own thread, stopped below
+    holder = catalog_mod._CatalogHolder(keeper)
     try:
         Item.objects.create(external_id="R001", title="Ring one", product_type="Ring", is_jewelry=True, price=5)
         first = holder.get()  # no snapshot yet: built in this call
@@ -184,5 +187,5 @@ def test_the_background_refresher_picks_up_a_committed_change_while_readers_neve
             time.sleep(0.05)
         assert "R002" in holder.get().row_of and "R002" not in first.row_of
     finally:
-        holder.refresher_stop()
-    assert holder._refresher is None
+        keeper.stop()
+    assert not keeper._thread
