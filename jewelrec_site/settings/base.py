@@ -230,13 +230,17 @@ JEWELREC_TORCH_THREADS = int(os.environ.get("JEWELREC_TORCH_THREADS", "0"))
 JEWELREC_CONTEXT_CACHE_SECONDS = int(os.environ.get(
     "JEWELREC_CONTEXT_CACHE_SECONDS", "600" if _cache_url.startswith("redis") else "0"))
 
-# A daemon thread per serving process checks the catalog for changes every 5 s (and rebuilds the
-# snapshot), so storefront requests never pay for the check (recommender/serving/catalog.py).
-JEWELREC_CATALOG_BACKGROUND_REFRESH = os.environ.get("JEWELREC_CATALOG_BACKGROUND_REFRESH", "1") == "1"
+# A housekeeping thread per serving process keeps the catalog snapshot, the active model, the
+# rules and settings current and flushes the API traffic counters, so storefront requests never
+# wait for a check or a write (recommender/serving/housekeeping.py).
+JEWELREC_BACKGROUND_REFRESH = os.environ.get("JEWELREC_BACKGROUND_REFRESH", "1") == "1"
 
 # Serving processes re-read merchandising rules and recommender settings at most this often
 # (a change in the same process is seen at once); see recommender/serving/snapshots.py.
 JEWELREC_SERVING_CONFIG_SECONDS = float(os.environ.get("JEWELREC_SERVING_CONFIG_SECONDS", "2"))
+# How long a process reuses an API key's row (hash, scopes, expiry, revocation); a key revoked
+# in another process stops working within this many seconds (recommender/serving/api_keys.py).
+JEWELREC_API_KEY_CACHE_SECONDS = float(os.environ.get("JEWELREC_API_KEY_CACHE_SECONDS", "5"))
 
 LOGGING = {
     "version": 1,

@@ -49,6 +49,26 @@ def test_missing_malformed_wrong_revoked_and_expired_keys(shop):
     assert_error(client_with(expired.secret).get(HOME), 401, "expired_token")
 
 
+def test_a_key_row_is_reused_and_revocation_elsewhere_applies_within_the_cache_time(shop, settings):
+    import time
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.JEWELREC_API_KEY_CACHE_SECONDS = 0.3
+    created = api_key_create(name="shop", scopes=["read"])
+    client = client_with(created.secret)
+    assert client.get("/api/v1/ping").status_code == 200  # reads the row (and sets last_used_at)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/ping").status_code == 200
+    assert len(queries) == 0  # no database round trip per request
+    assert_error(client_with(created.secret[:-2] + "zz").get(HOME), 401, "invalid_token")  # still hashed
+    # another process revokes it (no signal reaches this one): accepted until the row ages out
+    ApiKey.objects.filter(pk=created.key.pk).update(revoked_at=timezone.now())
+    time.sleep(0.35)
+    assert_error(client.get("/api/v1/ping"), 401, "revoked_token")
+
+
 def test_scopes_are_enforced(shop, api, events_api):
     assert_error(events_api.get(HOME), 403, "missing_scope")
     response = api.post("/api/v1/events", {"events": []}, format="json")
