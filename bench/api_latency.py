@@ -69,6 +69,8 @@ def database_prepare(env: dict[str, str], db: str, items: int, customers: int, s
                     n = -1
             if n == items:
                 print(f"reusing database {db} ({n} jewelry items)", flush=True)
+                subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
+                               check=True)  # the code under test may bring new migrations
                 return key_file.read_text().strip()
         if exists:
             conn.execute(f'DROP DATABASE "{db}" WITH (FORCE)')

@@ -51,7 +51,9 @@ class Item(models.Model):
         MembershipTier, null=True, blank=True, on_delete=models.PROTECT, related_name="exclusive_items"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # indexed: every serving process reads count(*) and max(updated_at) every few seconds to
+    # notice catalog changes, an index-only scan instead of a scan of the whole table
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["external_id"]

@@ -51,7 +51,9 @@ class ItemVector(models.Model):
     has_image = models.BooleanField(default=False)
     has_text = models.BooleanField(default=False)
     failure_reason = models.TextField(blank=True, default="")
-    updated_at = models.DateTimeField(auto_now=True)
+    # indexed: every serving process reads count(*) and max(updated_at) every few seconds to
+    # notice catalog changes, an index-only scan instead of a scan of the whole table
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         indexes = [models.Index(fields=["fusion_version", "status"])]
