@@ -53,7 +53,7 @@ _settings_snapshot: ProcessSnapshot[RecommenderSettings] = ProcessSnapshot(Recom
 snapshot_on_change(_settings_snapshot, RecommenderSettings)
 
 
-def _settings() -> RecommenderSettings:
+def recommender_settings() -> RecommenderSettings:
     return _settings_snapshot.get()
 
 
@@ -66,7 +66,7 @@ def eligibility(
     exclude_purchased: bool | None = None,
 ) -> np.ndarray:
     """Rows this customer may be shown. The single place that enforces exclusivity."""
-    settings = _settings()
+    settings = recommender_settings()
     mask = catalog.is_active.copy()
     if settings.in_stock_only:
         mask &= catalog.in_stock
