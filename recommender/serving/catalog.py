@@ -7,10 +7,11 @@ consistent snapshot.
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import numpy as np
@@ -28,8 +29,8 @@ REFRESH_SECONDS = 5.0
 # vectors: a 100k x 512 float32 matrix is 200 MB, too much memory traffic per request.
 LARGE_CATALOG = 20_000
 PROJECTED_DIM = 64
-# Popularity moves with every event; rebuilding this often keeps it fresh without
-# rebuilding per event.
+# Popularity moves with every event; refreshing it this often (not the items: see
+# catalog_refresh_behaviour) keeps it fresh without work per event.
 MAX_AGE_SECONDS = 300.0
 NEW_ITEM_DAYS = 30
 
@@ -61,7 +62,8 @@ class ServingCatalog:
     tier_code: list[str]
     is_active: np.ndarray
     in_stock: np.ndarray
-    is_new: np.ndarray
+    is_new: np.ndarray  # created_recent, or nobody bought it yet
+    created_recent: np.ndarray  # added within NEW_ITEM_DAYS of the newest item
     popularity: np.ndarray  # purchases in the last 30 days of data, recency weighted
     buyers: np.ndarray  # distinct purchase counts (all time)
     image_urls: list[str]
@@ -154,17 +156,17 @@ def _popularity(item_pks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def catalog_build() -> ServingCatalog:
     fingerprint = catalog_fingerprint()
-    items = list(
-        Item.objects.filter(is_jewelry=True)
-        .select_related("exclusive_tier")
-        .only(
+    # Plain rows, one column per field: model instances for 100k items cost ~3 s of the
+    # build, with the GIL held (the worker's request threads wait).
+    rows = list(
+        Item.objects.filter(is_jewelry=True).order_by("id").values_list(
             "id", "external_id", "title", "product_type", "colour", "material", "style_tags", "description",
             "price", "currency", "is_active", "in_stock", "created_at", "exclusive_tier__rank", "exclusive_tier__code",
         )
-        .order_by("id")
     )
-    n = len(items)
-    item_pk = np.fromiter((it.id for it in items), dtype=np.int64, count=n)
+    (pks, external_ids, titles, product_types, colours, materials, style_tags, descriptions, prices, currency,
+     is_active, in_stock, created_at, tier_ranks, tier_codes) = (list(col) for col in zip(*rows)) if rows else ([] for _ in range(15))
+    item_pk = np.array(pks, dtype=np.int64)
     first_photo: dict[int, str] = {}
     for item_id, name in (
         ItemImage.objects.filter(item__is_jewelry=True).order_by("item_id", "position", "id").values_list("item_id", "image")
@@ -172,33 +174,35 @@ def catalog_build() -> ServingCatalog:
         first_photo.setdefault(item_id, name)
     from django.core.files.storage import default_storage
 
-    newest = max((it.created_at for it in items), default=timezone.now())
+    newest = max(created_at, default=timezone.now())
     new_cutoff = newest - timedelta(days=NEW_ITEM_DAYS)
+    recent = np.array([c >= new_cutoff for c in created_at], dtype=bool)
     pop, buyers = _popularity(item_pk)
     vectors, has_vector, version = _load_vectors(item_pk)
     catalog = ServingCatalog(
         fingerprint=fingerprint,
         built_at=time.monotonic(),
         item_pk=item_pk,
-        external_ids=[it.external_id for it in items],
-        titles=[it.title for it in items],
-        product_types=[it.product_type for it in items],
-        types=np.array([canonical_type(it.product_type) for it in items], dtype=object),
-        colours=np.array([(it.colour or "").lower() for it in items], dtype=object),
-        materials=np.array([(it.material or "").lower() for it in items], dtype=object),
-        tags=[frozenset(str(t).lower() for t in (it.style_tags or [])) for it in items],
-        descriptions=[it.description for it in items],
-        price=np.array([float(it.price) if it.price is not None else np.nan for it in items], dtype=np.float64),
-        currency=[it.currency for it in items],
-        tier_rank=np.array([it.exclusive_tier.rank if it.exclusive_tier_id else 0 for it in items], dtype=np.int16),
-        tier_code=[it.exclusive_tier.code if it.exclusive_tier_id else "" for it in items],
-        is_active=np.array([it.is_active for it in items], dtype=bool),
-        in_stock=np.array([it.in_stock for it in items], dtype=bool),
+        external_ids=external_ids,
+        titles=titles,
+        product_types=product_types,
+        types=np.array([canonical_type(t) for t in product_types], dtype=object),
+        colours=np.array([(c or "").lower() for c in colours], dtype=object),
+        materials=np.array([(m or "").lower() for m in materials], dtype=object),
+        tags=[frozenset(str(t).lower() for t in (tags or [])) for tags in style_tags],
+        descriptions=descriptions,
+        price=np.array([float(p) if p is not None else np.nan for p in prices], dtype=np.float64),
+        currency=currency,
+        tier_rank=np.array([r or 0 for r in tier_ranks], dtype=np.int16),
+        tier_code=[c or "" for c in tier_codes],
+        is_active=np.array(is_active, dtype=bool),
+        in_stock=np.array(in_stock, dtype=bool),
         # Recently added items, or ones nobody bought yet, fill the feed's exploration slots.
-        is_new=np.array([it.created_at >= new_cutoff for it in items], dtype=bool) | (buyers == 0),
+        is_new=recent | (buyers == 0),
+        created_recent=recent,
         popularity=pop,
         buyers=buyers,
-        image_urls=[default_storage.url(first_photo[it.id]) if it.id in first_photo else "" for it in items],
+        image_urls=[default_storage.url(first_photo[pk]) if pk in first_photo else "" for pk in pks],
         vectors=vectors,
         has_vector=has_vector,
         vector_version=version,
@@ -212,6 +216,23 @@ def catalog_build() -> ServingCatalog:
     catalog.row_of = {eid: i for i, eid in enumerate(catalog.external_ids)}
     catalog.pk_row = {int(pk): i for i, pk in enumerate(item_pk)}
     return catalog
+
+
+def catalog_refresh_behaviour(catalog: ServingCatalog) -> ServingCatalog:
+    """The same snapshot with fresh purchase statistics (popularity, buyers, what is new,
+    what else buyers bought): what moves with every purchase while the items stay the same.
+    A full build at 100k items holds the worker's GIL for ~8 s (its request threads stall);
+    this reads only the purchases. Everything else, cached masks included, is shared."""
+    pop, buyers = _popularity(catalog.item_pk)
+    return replace(
+        catalog,
+        built_at=time.monotonic(),
+        popularity=pop,
+        buyers=buyers,
+        is_new=catalog.created_recent | (buyers == 0),
+        popularity_score=_scaled(np.log1p(pop)),
+        co_buy_types=_co_buy_types(catalog.item_pk),
+    )
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:
@@ -243,7 +264,7 @@ def _co_buy_types(item_pks: np.ndarray, top: int = 3) -> list[list[str]]:
     ).values_list("item_id", "customer_id").iterator(chunk_size=5000):
         if item_id in pos:
             buyers_of[customer_id].add(pos[item_id])
-    counts: list[Counter] = [Counter() for _ in range(len(item_pks))]
+    counts: dict[int, Counter] = defaultdict(Counter)  # rows with buyers only (few of 100k)
     if buyers_of:
         customer_ids = list(buyers_of)
         for start in range(0, len(customer_ids), 900):
@@ -253,7 +274,10 @@ def _co_buy_types(item_pks: np.ndarray, top: int = 3) -> list[list[str]]:
             ).values_list("customer_id", "item__product_type"):
                 for row in buyers_of[customer_id]:
                     counts[row][ptype] += 1
-    return [[t for t, _ in c.most_common(top)] for c in counts]
+    types: list[list[str]] = [[] for _ in range(len(item_pks))]
+    for row, counter in counts.items():
+        types[row] = [t for t, _ in counter.most_common(top)]
+    return types
 
 
 def _load_vectors(item_pk: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
@@ -269,13 +293,18 @@ def _load_vectors(item_pk: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     vectors = np.zeros((len(item_pk), dim), dtype=np.float32)
     has = np.zeros(len(item_pk), dtype=bool)
     versions: dict[str, int] = {}
+    at: list[int] = []
+    blobs: list[bytes] = []
     for item_id, blob, d, version in rows:
         i = pos.get(item_id)
-        if i is None or d != dim:
+        if i is None or d != dim or len(blob) != 4 * dim:  # another dimension, or a damaged row
             continue
-        vectors[i] = np.frombuffer(bytes(blob), dtype="<f4", count=d)
-        has[i] = True
+        at.append(i)
+        blobs.append(blob)
         versions[version] = versions.get(version, 0) + 1
+    if at:  # one copy of all the blobs, not a numpy assignment per row (100k of them)
+        vectors[at] = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(at), dim)
+        has[at] = True
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     vectors /= np.maximum(norms, 1e-8)
     version = max(versions, key=versions.get) if versions else ""
@@ -294,8 +323,6 @@ def _settle_memory(replaced: bool, large: bool) -> None:
     of the API under load. ``gc.freeze`` exempts what is alive now; the frozen snapshot is
     still freed by reference counting once a newer one replaces it (it holds no cycles).
     """
-    import gc
-
     if replaced or large:
         gc.collect()  # the old snapshot goes, and nothing collectable is frozen
     if replaced:
@@ -345,11 +372,14 @@ class _CatalogHolder:
 
     def _refresh_locked(self) -> None:
         """Check the fingerprint and rebuild if needed (the caller holds the lock)."""
-        stale = self._catalog is None or time.monotonic() - self._catalog.built_at > MAX_AGE_SECONDS
-        if stale or catalog_fingerprint() != self._catalog.fingerprint:
+        if self._catalog is None or catalog_fingerprint() != self._catalog.fingerprint:
             replaced = self._catalog is not None
             self._catalog = catalog_build()
             _settle_memory(replaced, large=len(self._catalog) > LARGE_CATALOG)
+        elif time.monotonic() - self._catalog.built_at > MAX_AGE_SECONDS:
+            self._catalog = catalog_refresh_behaviour(self._catalog)
+            if len(self._catalog) > LARGE_CATALOG:
+                gc.freeze()  # its new per-item lists too stay out of full collections (_settle_memory)
         self._checked_at = time.monotonic()
 
     def _refresh_in_background(self) -> None:

@@ -189,3 +189,27 @@ def test_the_background_refresher_picks_up_a_committed_change_while_readers_neve
     finally:
         keeper.stop()
     assert not keeper._thread
+
+
+def test_an_aged_snapshot_refreshes_purchase_statistics_without_rebuilding_the_items(shop, monkeypatch):
+    from django.utils import timezone
+
+    from recommender.models import Customer, Event
+
+    monkeypatch.setattr(catalog_mod, "REFRESH_SECONDS", 0.0)
+    first = serving_catalog()
+    cuff = first.row_of["J005"]
+    first.mask("type", "ring")  # a cached mask, shared with the refreshed snapshot
+    assert first.buyers[cuff] == 0 and first.is_new[cuff]
+    buyer = Customer.objects.create(external_id="cuff-buyer")
+    Event.objects.create(customer=buyer, item=shop["items"]["cuff"], event_type="purchase", timestamp=timezone.now())
+    Event.objects.create(customer=buyer, item=shop["items"]["jeans"], event_type="purchase", timestamp=timezone.now())
+    monkeypatch.setattr(catalog_mod, "MAX_AGE_SECONDS", 0.0)
+    second = serving_catalog()
+    assert second is not first and second.fingerprint == first.fingerprint
+    assert second.external_ids is first.external_ids and second._masks is first._masks  # items not rebuilt
+    assert second.buyers[cuff] == 1 and second.popularity[cuff] > 0
+    # created today, so still new; the popularity ranking and the co-bought types moved
+    assert second.is_new[cuff] == second.created_recent[cuff]
+    assert second.popularity_score[cuff] > first.popularity_score[cuff]
+    assert second.co_buy_types[cuff] == ["Trousers"]
