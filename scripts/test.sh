@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole suite on the embedded defaults (SQLite + filesystem broker), then again on
-# PostgreSQL + Redis when they are reachable. In CI (CI=true) both runs are required.
+# PostgreSQL + Redis (broker and shared cache) when they are reachable. In CI (CI=true) both
+# runs are required.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
