@@ -32,6 +32,11 @@ PROJECTED_DIM = 64
 # Popularity moves with every event; refreshing it this often (not the items: see
 # catalog_refresh_behaviour) keeps it fresh without work per event.
 MAX_AGE_SECONDS = 300.0
+# The items themselves are rebuilt at least this often, as a safety net for changes the
+# fingerprint cannot see: a transaction that commits after a later one with an earlier
+# ``updated_at`` (an import running while an item is edited) leaves max(updated_at) and the
+# counts as they were; so would a write that bypasses ``updated_at`` (raw SQL).
+FULL_REBUILD_SECONDS = 1800.0
 NEW_ITEM_DAYS = 30
 
 _TYPE_ALIASES = {"earrings": "earring"}
@@ -81,6 +86,7 @@ class ServingCatalog:
     type_names: frozenset[str] = frozenset()  # the canonical types present, to validate filters
     # Per item, the non-jewelry product types its buyers bought most (for reasons).
     co_buy_types: list[list[str]] = field(default_factory=list)
+    items_built_at: float = 0.0  # when the items were last read (built_at: any refresh)
     row_of: dict[str, int] = field(default_factory=dict)
     pk_row: dict[int, int] = field(default_factory=dict)
     # Boolean row masks by (attribute, value), computed on first use: comparing 100k Python
@@ -207,6 +213,7 @@ def catalog_build() -> ServingCatalog:
         has_vector=has_vector,
         vector_version=version,
     )
+    catalog.items_built_at = catalog.built_at
     catalog.fast_vectors = _fast_vectors(vectors, has_vector)
     if len(item_pk) > LARGE_CATALOG and has_vector.any():
         catalog.similarity_index = IvfIndex.build(catalog.fast_vectors, np.flatnonzero(has_vector))
@@ -372,11 +379,13 @@ class _CatalogHolder:
 
     def _refresh_locked(self) -> None:
         """Check the fingerprint and rebuild if needed (the caller holds the lock)."""
-        if self._catalog is None or catalog_fingerprint() != self._catalog.fingerprint:
+        catalog, now = self._catalog, time.monotonic()
+        if (catalog is None or now - catalog.items_built_at > FULL_REBUILD_SECONDS
+                or catalog_fingerprint() != catalog.fingerprint):
             replaced = self._catalog is not None
             self._catalog = catalog_build()
             _settle_memory(replaced, large=len(self._catalog) > LARGE_CATALOG)
-        elif time.monotonic() - self._catalog.built_at > MAX_AGE_SECONDS:
+        elif now - catalog.built_at > MAX_AGE_SECONDS:
             self._catalog = catalog_refresh_behaviour(self._catalog)
             if len(self._catalog) > LARGE_CATALOG:
                 gc.freeze()  # its new per-item lists too stay out of full collections (_settle_memory)

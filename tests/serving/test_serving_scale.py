@@ -213,3 +213,18 @@ def test_an_aged_snapshot_refreshes_purchase_statistics_without_rebuilding_the_i
     assert second.is_new[cuff] == second.created_recent[cuff]
     assert second.popularity_score[cuff] > first.popularity_score[cuff]
     assert second.co_buy_types[cuff] == ["Trousers"]
+
+
+def test_items_are_reread_periodically_even_when_the_fingerprint_cannot_see_a_change(shop, monkeypatch):
+    # A write the fingerprint misses (here: raw SQL, no updated_at) -- or an import's update
+    # committing behind a later edit -- is picked up by the periodic full rebuild.
+    from django.db import connection
+
+    monkeypatch.setattr(catalog_mod, "REFRESH_SECONDS", 0.0)
+    first = serving_catalog()
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE recommender_item SET title = %s WHERE external_id = %s", ["Gold hoops XL", "J001"])
+    assert serving_catalog() is first  # unchanged fingerprint, not due yet
+    monkeypatch.setattr(catalog_mod, "FULL_REBUILD_SECONDS", 0.0)
+    second = serving_catalog()
+    assert second.titles[second.row_of["J001"]] == "Gold hoops XL" and second.external_ids is not first.external_ids
