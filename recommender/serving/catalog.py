@@ -8,7 +8,6 @@ consistent snapshot.
 from __future__ import annotations
 
 import gc
-import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -23,7 +22,6 @@ from recommender.models import Event, Item, ItemImage, ItemVector
 
 from .housekeeping import Housekeeper, housekeeper
 
-logger = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0
 # Above this many items, per-request similarity runs on a 64-d projection of the item
 # vectors: a 100k x 512 float32 matrix is 200 MB, too much memory traffic per request.
@@ -382,11 +380,10 @@ class _CatalogHolder:
         catalog, now = self._catalog, time.monotonic()
         if (catalog is None or now - catalog.items_built_at > FULL_REBUILD_SECONDS
                 or catalog_fingerprint() != catalog.fingerprint):
-            replaced = self._catalog is not None
             self._catalog = catalog_build()
-            _settle_memory(replaced, large=len(self._catalog) > LARGE_CATALOG)
+            _settle_memory(catalog is not None, large=len(self._catalog) > LARGE_CATALOG)
         elif now - catalog.built_at > MAX_AGE_SECONDS:
-            self._catalog = catalog_refresh_behaviour(self._catalog)
+            self._catalog = catalog_refresh_behaviour(catalog)
             if len(self._catalog) > LARGE_CATALOG:
                 gc.freeze()  # its new per-item lists too stay out of full collections (_settle_memory)
         self._checked_at = time.monotonic()

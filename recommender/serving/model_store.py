@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 from recommender.models import ModelVersion
 
+from .catalog import serving_catalog
 from .housekeeping import Housekeeper, housekeeper
 from .rankers import Ranker
 
@@ -49,8 +50,6 @@ class _ModelHolder:
         if prepare is not None:
             # a new version, or the new catalog snapshot the housekeeping thread built: get the
             # model ready for it here, not in the first request that uses it
-            from .catalog import serving_catalog
-
             prepare(serving_catalog())
 
     def _check(self, force: bool = False) -> Ranker | None:

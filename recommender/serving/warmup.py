@@ -20,7 +20,7 @@ def serving_warm() -> dict[str, float]:
     from .catalog import serving_catalog
     from .model_store import active_ranker
     from .rules import rules_active
-    from .scenarios import SCENARIOS, recommender_settings
+    from .scenarios import recommender_settings
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -33,8 +33,7 @@ def serving_warm() -> dict[str, float]:
             prepare(catalog)
         timings["model"] = time.perf_counter() - started - timings["catalog"]
         recommender_settings()
-        for scenario in SCENARIOS:
-            rules_active(scenario)
+        rules_active("home")  # loads the rules snapshot every scenario reads
         logger.info("serving warmed in %.1f s (%d items, model %s)", time.perf_counter() - started, len(catalog),
                     getattr(ranker, "version", "none"))
     except Exception:  # noqa: BLE001 - the first requests build what is missing
