@@ -48,9 +48,14 @@ class RedisCache(DjangoRedisCache):
 
 def window_increment(cache: BaseCache, key: str, seconds: int) -> tuple[int, float]:
     """``RedisCache.window_increment`` on any cache backend (the embedded default is a
-    per-process memory cache): one atomic round trip on Redis, a few operations elsewhere."""
-    if isinstance(cache, RedisCache):
-        return cache.window_increment(key, seconds)
+    per-process memory cache): one atomic round trip on Redis, a few operations elsewhere.
+
+    Looked up by name, not by ``isinstance``: callers hold ``django.core.cache.cache``, a
+    proxy that forwards attributes to the backend but is no ``RedisCache`` itself (an
+    ``isinstance`` check sent every storefront request down the three-round-trip path)."""
+    atomic = getattr(cache, "window_increment", None)
+    if atomic is not None:
+        return atomic(key, seconds)
     now = time.time()
     try:
         count = cache.incr(key)  # keeps the window's expiry

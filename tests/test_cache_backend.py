@@ -41,3 +41,26 @@ def test_a_new_window_opens_when_the_last_one_ends(backend, redis_cache):
     assert window_increment(cache, "w", 1)[0] == 2
     time.sleep(2.1)  # Redis expires with up to a second of rounding
     assert window_increment(cache, "w", 1)[0] == 1
+
+
+def test_the_default_cache_proxy_takes_the_one_round_trip_path(redis_cache, monkeypatch):
+    """Callers hold ``django.core.cache.cache`` (a proxy, not a RedisCache): the window must
+    still be counted by the backend's atomic pipeline, one round trip per request."""
+    from django.core import cache as cache_module
+    from django.core.cache import caches
+
+    caches._connections.default = redis_cache  # this thread's default backend, as the settings would build it
+    proxy = cache_module.cache
+    assert not isinstance(proxy, RedisCache)
+    commands = []
+    client = redis_cache._cache.get_client("w", write=True)
+    pipeline_execute = type(client.pipeline()).execute
+    monkeypatch.setattr(type(client), "execute_command",
+                        lambda self, *a, **k: commands.append(a[0]) or pytest.fail(f"single command {a[0]}"))
+    monkeypatch.setattr(type(client.pipeline()), "execute",
+                        lambda self, *a, **k: commands.append("MULTI") or pipeline_execute(self, *a, **k))
+    try:
+        assert [window_increment(proxy, "w", 30)[0] for _ in range(3)] == [1, 2, 3]
+    finally:
+        del caches._connections.default
+    assert commands == ["MULTI"] * 3
