@@ -20,13 +20,14 @@ from .catalog import ServingCatalog
 from .customers import CustomerContext
 
 # Above this many candidates the ranker scores only a retrieved subset (p99 budget of the API):
-# 200 nearest by the model's own item projection plus the 100 with the highest learned prior.
-# The scorer's cost grows with this number (~2 us per candidate on one core). On the 100k-item
-# benchmark the retrieved set held 73.1% of the full model's top 10 with 300 or 400 candidates,
-# 74.4% with 1,100 and 72.6% with 200 (docs/benchmarks.md); the 100 popular ones matter most
-# (with 50 of them: 55.8%).
+# 100 nearest by the model's own item projection (from its inner-product index at 100k items)
+# plus the 100 with the highest learned prior. The scorer's cost grows with this number. On
+# the 100k-item benchmark (bench/retrieval_quality.py, docs/benchmarks.md) the served top 10
+# held 78.0% of the full model's top 10 with 200 candidates through the index, 78.3% with
+# 300 (index or exact scan alike), for ~0.3 ms less ranking per request; the 100 popular
+# ones matter most (200 with 60 of them: 53.8%).
 RETRIEVAL_THRESHOLD = 5000
-RETRIEVAL_N = 300
+RETRIEVAL_N = 200
 RETRIEVAL_POPULAR = 100
 SCENARIO_IDS = {"home": 0, "feed": 0, "search": 0, "member_exclusive": 0, "cross_sell": 0}
 

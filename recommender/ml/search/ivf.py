@@ -6,6 +6,9 @@ traffic per request; this index scans only the rows in the few cells whose centr
 nearest to each anchor (rows are stored cell by cell, so a cell is one contiguous slice).
 Recall is traded for speed through ``n_probe``; the exact scan stays the answer for small
 catalogs, where it is cheaper than any index.
+
+``MipsIndex`` answers the other question serving asks, the largest inner products with one
+query over vectors of any length (a ranker's retrieval stage), through the same cells.
 """
 from __future__ import annotations
 
@@ -71,3 +74,48 @@ class IvfIndex:
             return positions, np.zeros(0, np.float32)
         sims = (anchors @ self.sorted_vectors[positions].T).max(axis=0)
         return self.order[positions], sims
+
+
+class MipsIndex:
+    """Approximate maximum-inner-product search over rows of any norm.
+
+    Inner products are turned into cosines (Bachrach et al. 2014): each row x becomes the
+    unit vector [x, sqrt(M^2 - |x|^2)] / M (M the largest norm) and a query q becomes [q, 0],
+    so x.q / M is the cosine of the two and the cosine cells of ``IvfIndex`` apply. A
+    search ranks the cells by their centroid against the query, scans the ``n_probe``
+    best (contiguous blocks of rows) exactly, and keeps the top k of what it scanned."""
+
+    def __init__(self, ivf: IvfIndex) -> None:
+        self.ivf = ivf
+        self.dim = ivf.sorted_vectors.shape[1] - 1
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, *, n_cells: int | None = None, seed: int = 0) -> "MipsIndex":
+        vectors = np.asarray(vectors, np.float32)
+        if vectors.ndim != 2 or len(vectors) == 0:
+            raise ValueError("cannot build an index over no rows")
+        norms = np.linalg.norm(vectors, axis=1)
+        top = float(norms.max()) or 1.0
+        lift = np.sqrt(np.maximum(top * top - norms * norms, 0.0))[:, None]
+        augmented = np.concatenate([vectors, lift], axis=1) / top
+        return cls(IvfIndex.build(augmented, n_cells=n_cells, seed=seed))
+
+    def search(self, query: np.ndarray, k: int, n_probe: int) -> np.ndarray:
+        """Rows (unordered) of the ``k`` largest inner products among the probed cells; fewer
+        only when the probed cells hold fewer than ``k`` rows."""
+        ivf = self.ivf
+        q = np.zeros(self.dim + 1, np.float32)
+        q[:self.dim] = query
+        n_probe = max(1, min(int(n_probe), ivf.n_cells))
+        cells = np.argpartition(-(ivf.centroids @ q), n_probe - 1)[:n_probe] if n_probe < ivf.n_cells \
+            else np.arange(ivf.n_cells)
+        # a cell is a contiguous block: slice the rows, no index arrays per row
+        starts, stops = ivf.offsets[cells], ivf.offsets[cells + 1]
+        block = np.concatenate([ivf.sorted_vectors[a:b] for a, b in zip(starts.tolist(), stops.tolist())])
+        positions = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), stops.tolist())])
+        dots = block @ q
+        k = min(int(k), len(dots))
+        if k <= 0:
+            return np.zeros(0, np.int64)
+        best = np.argpartition(-dots, k - 1)[:k] if k < len(dots) else np.arange(len(dots))
+        return ivf.order[positions[best]]

@@ -172,3 +172,26 @@ def test_candidate_out_of_range_is_rejected():
     m = random_model()
     with pytest.raises(ValueError, match="candidate item indices"):
         m.score(USERS[0], np.array([0, N_ITEMS]))
+
+
+def test_large_universe_retrieves_through_the_inner_product_index(monkeypatch):
+    import recommender.ml.models.xdeepfm_scorer as xs
+
+    monkeypatch.setattr(xs, "RETRIEVAL_INDEX_MIN_ITEMS", 100)
+    m = random_model()
+    cands = np.arange(N_ITEMS)
+    m.prepare_candidates(cands)
+    scorer = m._serving[0]
+    assert scorer.retrieval_index is not None
+    for u in USERS:
+        pos, s = m.score_retrieved(u, cands, n_retrieve=60, n_popular=10)
+        assert 50 <= len(pos) <= 60
+        # whatever is retrieved is scored exactly, and the popular ones are always there
+        np.testing.assert_allclose(s, m.score(u, cands)[pos], rtol=1e-5, atol=1e-5)
+        assert set(scorer.pop_order[:10].tolist()) <= set(pos.tolist())
+    # scanning every cell (a large scan factor) is the exact top by the retrieval dot product
+    monkeypatch.setattr(xs, "RETRIEVAL_SCAN_FACTOR", 10_000)
+    for u in USERS:
+        dots = scorer.retrieval @ scorer.user_fields(u)[scorer.retrieval_user_fields].reshape(-1)
+        pos = scorer.retrieve(scorer.user_fields(u), 60, 10)
+        assert set(np.argsort(-dots)[:50].tolist()) <= set(pos.tolist())

@@ -53,3 +53,49 @@ def test_build_rejects_an_empty_row_set():
     x, _ = clustered(n=100)
     with pytest.raises(ValueError):
         IvfIndex.build(x, np.zeros(0, np.int64))
+
+
+def _mips_data(n=5000, d=16, seed=0):
+    """Clustered directions with norms spread over a decade: inner product is not cosine."""
+    x, _ = clustered(n=n, d=d, clusters=30, seed=seed)
+    norms = np.random.default_rng(seed + 1).uniform(0.1, 1.0, size=(n, 1)).astype(np.float32)
+    return x * norms
+
+
+def test_mips_probing_every_cell_is_the_exact_top_k_by_inner_product():
+    from recommender.ml.search.ivf import MipsIndex
+
+    x = _mips_data(n=1500)
+    index = MipsIndex.build(x, n_cells=25)
+    rng = np.random.default_rng(3)
+    for _ in range(10):
+        q = rng.standard_normal(x.shape[1]).astype(np.float32)
+        got = index.search(q, 40, n_probe=25)
+        assert sorted(got.tolist()) == sorted(np.argsort(-(x @ q))[:40].tolist())
+
+
+def test_mips_recall_with_few_cells_probed():
+    from recommender.ml.search.ivf import MipsIndex
+
+    x = _mips_data()
+    index = MipsIndex.build(x)  # ~141 cells
+    rng = np.random.default_rng(4)
+    hits = 0
+    for _ in range(30):
+        q = x[rng.integers(len(x))] + 0.1 * rng.standard_normal(x.shape[1]).astype(np.float32)
+        want = set(np.argsort(-(x @ q))[:50].tolist())
+        hits += len(want & set(index.search(q, 50, n_probe=28).tolist()))
+    assert hits / (30 * 50) >= 0.85, hits / (30 * 50)
+    assert 28 / index.ivf.n_cells < 0.25  # and it probed under a quarter of the cells
+
+
+def test_mips_returns_what_the_probed_cells_hold_when_they_hold_fewer_than_k():
+    from recommender.ml.search.ivf import MipsIndex
+
+    x = _mips_data(n=300)
+    index = MipsIndex.build(x, n_cells=30)
+    got = index.search(np.ones(x.shape[1], np.float32), 250, n_probe=1)
+    cell_sizes = np.diff(index.ivf.offsets)
+    assert len(got) <= cell_sizes.max() and len(set(got.tolist())) == len(got)
+    with pytest.raises(ValueError):
+        MipsIndex.build(np.zeros((0, 4), np.float32))
