@@ -88,6 +88,9 @@ class MipsIndex:
     def __init__(self, ivf: IvfIndex) -> None:
         self.ivf = ivf
         self.dim = ivf.sorted_vectors.shape[1] - 1
+        # k-means can leave cells empty (many identical rows, e.g. items without a vector):
+        # they rank last, so probing never spends a probe on a cell with nothing in it
+        self._empty_penalty = np.where(np.diff(ivf.offsets) > 0, 0.0, -np.inf).astype(np.float32)
 
     @classmethod
     def build(cls, vectors: np.ndarray, *, n_cells: int | None = None, seed: int = 0) -> "MipsIndex":
@@ -107,8 +110,8 @@ class MipsIndex:
         q = np.zeros(self.dim + 1, np.float32)
         q[:self.dim] = query
         n_probe = max(1, min(int(n_probe), ivf.n_cells))
-        cells = np.argpartition(-(ivf.centroids @ q), n_probe - 1)[:n_probe] if n_probe < ivf.n_cells \
-            else np.arange(ivf.n_cells)
+        cells = np.argpartition(-(ivf.centroids @ q + self._empty_penalty), n_probe - 1)[:n_probe] \
+            if n_probe < ivf.n_cells else np.arange(ivf.n_cells)
         # a cell is a contiguous block: slice the rows, no index arrays per row
         starts, stops = ivf.offsets[cells], ivf.offsets[cells + 1]
         block = np.concatenate([ivf.sorted_vectors[a:b] for a, b in zip(starts.tolist(), stops.tolist())])

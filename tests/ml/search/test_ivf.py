@@ -99,3 +99,17 @@ def test_mips_returns_what_the_probed_cells_hold_when_they_hold_fewer_than_k():
     assert len(got) <= cell_sizes.max() and len(set(got.tolist())) == len(got)
     with pytest.raises(ValueError):
         MipsIndex.build(np.zeros((0, 4), np.float32))
+
+
+def test_mips_never_probes_an_empty_cell():
+    """k-means can leave cells empty (identical rows, such as items without a vector, all
+    land in one): a one-cell probe must go to a cell that holds rows, even when an empty
+    cell's centroid points straight at the query."""
+    from recommender.ml.search.ivf import MipsIndex
+
+    rows = np.tile(np.array([[0.6, 0.8]], np.float32), (5, 1))  # already unit length
+    centroids = np.array([[1.0, 0.0], [0.6, 0.8]], np.float32)  # cell 0 empty, cell 1 all rows
+    ivf = IvfIndex(centroids, np.arange(5), np.array([0, 0, 5]), rows)
+    index = MipsIndex(ivf)
+    got = index.search(np.array([1.0], np.float32), 3, n_probe=1)  # the query [1, 0] favours cell 0
+    assert len(got) == 3
