@@ -107,18 +107,20 @@ class MipsIndex:
         """Rows (unordered) of the ``k`` largest inner products among the probed cells; fewer
         only when the probed cells hold fewer than ``k`` rows."""
         ivf = self.ivf
+        if k <= 0:
+            return np.zeros(0, np.int64)
         q = np.zeros(self.dim + 1, np.float32)
         q[:self.dim] = query
         n_probe = max(1, min(int(n_probe), ivf.n_cells))
         cells = np.argpartition(-(ivf.centroids @ q + self._empty_penalty), n_probe - 1)[:n_probe] \
             if n_probe < ivf.n_cells else np.arange(ivf.n_cells)
-        # a cell is a contiguous block: slice the rows, no index arrays per row
+        # a cell is a contiguous block: scan the blocks' rows, and map only the k winners back
+        # from their place in the scanned rows to their row ids
         starts, stops = ivf.offsets[cells], ivf.offsets[cells + 1]
         block = np.concatenate([ivf.sorted_vectors[a:b] for a, b in zip(starts.tolist(), stops.tolist())])
-        positions = np.concatenate([np.arange(a, b) for a, b in zip(starts.tolist(), stops.tolist())])
         dots = block @ q
         k = min(int(k), len(dots))
-        if k <= 0:
-            return np.zeros(0, np.int64)
         best = np.argpartition(-dots, k - 1)[:k] if k < len(dots) else np.arange(len(dots))
-        return ivf.order[positions[best]]
+        ends = np.cumsum(stops - starts)  # end of each probed cell within the scanned rows
+        cell = np.searchsorted(ends, best, side="right")
+        return ivf.order[starts[cell] + best - (ends[cell] - (stops - starts)[cell])]
