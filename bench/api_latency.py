@@ -191,12 +191,14 @@ def model_unregister() -> None:
 # --- server -------------------------------------------------------------------------------------
 
 
-def server_start(env: dict[str, str], port: int, workers: int, worker_class: str, threads: int, log: Path):
+def server_start(env: dict[str, str], port: int, workers: int, worker_class: str, threads: int, log: Path,
+                 root: Path = ROOT):
+    """gunicorn serving the checkout at ``root`` (this one, or a baseline's worktree)."""
     cmd = [sys.executable, "-m", "gunicorn", "jewelrec_site.wsgi:application", "-b", f"127.0.0.1:{port}",
            "-w", str(workers), "-k", worker_class, "--timeout", "120", "--keep-alive", "30"]
     if worker_class == "gthread":
         cmd += ["--threads", str(threads)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     return proc
 
 
@@ -367,34 +369,46 @@ def load(port: int, secret: str, paths: list[str], concurrency: int, duration: f
 
 
 def run_config(env, secret, args, worker_class: str) -> dict:
-    log = Path(env["JEWELREC_VAR_DIR"]) / f"gunicorn-{worker_class}.log"
-    proc = server_start(env, args.port, args.workers, worker_class, args.threads, log)
+    """Results for ping and home on this checkout's server; with ``--baseline-root`` also on a
+    second server from that checkout (keys ``base ping``, ``base home``), alternating with
+    this one round by round, so both see the same machine."""
+    servers = [("", ROOT, args.port)]
+    if args.baseline_root:
+        servers.append(("base ", Path(args.baseline_root).resolve(), args.port + 1))
+    procs = []
     try:
-        wait_ready(args.port, secret)
+        for prefix, root, port in servers:
+            log = Path(env["JEWELREC_VAR_DIR"]) / f"gunicorn-{prefix.strip() or 'ours'}-{worker_class}.log"
+            procs.append(server_start(env, port, args.workers, worker_class, args.threads, log, root))
         customers = [f"cust-{c}" for c in range(0, args.customers, max(1, args.customers // 500))]
         home = [f"/api/v1/recommendations/home?customer_id={c}&k=10" for c in customers]
         home += [f"/api/v1/recommendations/home?customer_id=visitor-{i}&k=10" for i in range(50)]  # unknown
-        # Warm every worker: catalog snapshot (100k rows) and model are built once per process.
-        t = time.perf_counter()
-        while True:
-            warm = load(args.port, secret, home, args.concurrency, 3.0, args.load_procs)
-            if warm["n"] and warm["p99"] < 1000 or time.perf_counter() - t > 300:
-                break
-        print(f"[{worker_class}] warmed in {time.perf_counter() - t:.1f} s", flush=True)
-        # Alternate the endpoints in short rounds: on a shared VM the machine's speed drifts
-        # over a minute, which skewed a ping-then-home ratio by up to 30% between runs.
-        parts: dict[str, list[dict]] = {"ping": [], "home": []}
-        web_pids = worker_pids(proc.pid)
+        for (prefix, _, port), proc in zip(servers, procs):
+            wait_ready(port, secret)
+            # Warm every worker: catalog snapshot (100k rows) and model are built once per process.
+            t = time.perf_counter()
+            while True:
+                warm = load(port, secret, home, args.concurrency, 3.0, args.load_procs)
+                if warm["n"] and warm["p99"] < 1000 or time.perf_counter() - t > 300:
+                    break
+            print(f"[{prefix}{worker_class}] warmed in {time.perf_counter() - t:.1f} s", flush=True)
+        # Alternate the endpoints (and the servers) in short rounds: on a shared VM the machine's
+        # speed drifts over a minute, which skewed a ping-then-home ratio by up to 30% between runs.
+        parts: dict[str, list[dict]] = {f"{prefix}{name}": [] for prefix, _, _ in servers for name in ("ping", "home")}
+        pids = [worker_pids(proc.pid) for proc in procs]
         for _ in range(args.rounds):
-            for name, paths in (("ping", ["/api/v1/ping"]), ("home", home)):
-                parts[name].append(load(args.port, secret, paths, args.concurrency, args.duration / args.rounds,
-                                        args.load_procs, args.rate, web_pids))
+            for (prefix, _, port), web_pids in zip(servers, pids):
+                for name, paths in (("ping", ["/api/v1/ping"]), ("home", home)):
+                    parts[f"{prefix}{name}"].append(load(port, secret, paths, args.concurrency,
+                                                         args.duration / args.rounds, args.load_procs, args.rate,
+                                                         web_pids))
         results = {name: merge(runs) for name, runs in parts.items()}
-        results["rss_mb"] = [round(rss_mb(p)) for p in worker_pids(proc.pid)]
+        results["rss_mb"] = [round(rss_mb(p)) for p in worker_pids(procs[0].pid)]
         results["loadavg"] = os.getloadavg()
         return results
     finally:
-        server_stop(proc)
+        for proc in procs:
+            server_stop(proc)
 
 
 def main() -> None:
@@ -423,6 +437,10 @@ def main() -> None:
                              "scheduled send time); default: closed loop, as fast as the server answers")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--var-dir", default="/tmp/jewelrec-bench")
+    parser.add_argument("--baseline-root", default="",
+                        help="also serve another checkout of the project (e.g. a `git worktree add /tmp/base REV`) on "
+                             "--port + 1 from the same database, alternating with this one round by round, and "
+                             "print this checkout's throughput and latency as ratios to it")
     parser.add_argument("--model-artifact", default="",
                         help="a trained xDeepFM artifact folder (e.g. var/artifacts/models/<name>) to serve; "
                              "without it the popularity-content ranker answers")
@@ -438,25 +456,29 @@ def main() -> None:
     print(out.stdout.strip(), flush=True)
     print(f"machine: {os.cpu_count()} CPUs; load average before: {os.getloadavg()}", flush=True)
     classes = ["gthread", "sync"] if args.worker_class == "both" else [args.worker_class]
-    rows = []
     for wc in classes:
         r = run_config(env, secret, args, wc)
         label = f"{wc} -w {args.workers}" + (f" --threads {args.threads}" if wc == "gthread" else "")
-        for name in ("ping", "home"):
-            x = r[name]
-            rows.append((label, name, x))
         ping, home = r["ping"], r["home"]
         print(f"\n{label}: worker RSS MB {r['rss_mb']}; load average after {tuple(round(v, 2) for v in r['loadavg'])}")
+        names = [n for n in ("ping", "home", "base ping", "base home") if n in r]
         print(f"{'endpoint':10} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}  statuses")
-        for name in ("ping", "home"):
+        for name in names:
             x = r[name]
             print(f"{name:10} {x['n']:9d} {x['rps']:8.1f} {x['p50']:8.2f} {x['p90']:8.2f} {x['p99']:8.2f} "
                   f"{x['max']:8.1f}  {x['statuses']}")
         print("CPU ms per request (web workers / load generator / the rest: PostgreSQL, Redis, kernel):")
-        for name in ("ping", "home"):
+        for name in names:
             x = r[name]
             per = {part: 1000 * v / max(1, x["n"]) for part, v in x["cpu"].items()}
-            print(f"  {name:8} {per['web']:6.2f} / {per['client']:6.2f} / {per['other']:6.2f}")
+            print(f"  {name:10} {per['web']:6.2f} / {per['client']:6.2f} / {per['other']:6.2f}")
+        if "base ping" in r:
+            print(f"this checkout vs the baseline ({args.baseline_root}), same rounds:")
+            for name in ("ping", "home"):
+                ours, base = r[name], r[f"base {name}"]
+                print(f"  {name:5} throughput {ours['rps'] / base['rps']:.2f}x, p50 {ours['p50'] / base['p50']:.2f}x, "
+                      f"p99 {ours['p99'] / base['p99']:.2f}x")
+            print(f"  baseline home/ping throughput {r['base home']['rps'] / r['base ping']['rps']:.2f}")
         def per_request(x, parts):
             return sum(x["cpu"][p] for p in parts) / max(1, x["n"])
 
