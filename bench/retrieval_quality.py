@@ -72,6 +72,7 @@ def main() -> None:
     for label, use_index, n_retrieve, n_popular in [
         ("exact scan", False, 300, 100), ("index", True, 300, 100),
         ("exact scan", False, 200, 100), ("index", True, 200, 100), ("index", True, 200, 60),
+        ("index", True, 150, 100), ("index", True, 150, 75),
     ]:
         scorer.retrieval_index = index if use_index else None
         kept, recall, t_ret, t_rank = [], [], [], []
