@@ -89,8 +89,8 @@ def main() -> None:
             if use_index:
                 q = u[scorer.retrieval_user_fields].reshape(-1)
                 exact = xs.top_k_positions(scorer.retrieval @ q, n_retrieve - n_popular)
-                got = scorer.retrieval_index.search(q, n_retrieve - n_popular, int(np.ceil(
-                    xs.RETRIEVAL_SCAN_FACTOR * (n_retrieve - n_popular) * index.ivf.n_cells / len(cands))))
+                got = scorer.retrieval_index.search(q, n_retrieve - n_popular,
+                                                    scorer.retrieval_probes(n_retrieve - n_popular))
                 recall.append(len(set(exact.tolist()) & set(got.tolist())) / len(exact))
         rows.append((f"{label}, {n_retrieve} ({n_popular} popular)", statistics.fmean(kept),
                      statistics.fmean(recall) if recall else 1.0, statistics.median(t_ret), statistics.median(t_rank)))

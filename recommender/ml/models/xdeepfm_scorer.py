@@ -220,13 +220,15 @@ class SingleUserScorer:
         n = min(n, len(self.items))
         n_pop = min(n_popular, n)
         if self.retrieval_index is not None:
-            k = n - n_pop
-            cells = self.retrieval_index.ivf.n_cells
-            n_probe = int(np.ceil(RETRIEVAL_SCAN_FACTOR * k * cells / len(self.items)))
-            top = self.retrieval_index.search(query, k, n_probe) if k > 0 else np.zeros(0, np.int64)
+            top = self.retrieval_index.search(query, n - n_pop, self.retrieval_probes(n - n_pop))
         else:
             top = top_k_positions(self.retrieval @ query, n - n_pop)
         return np.union1d(top, self.pop_order[:n_pop])
+
+    def retrieval_probes(self, k: int) -> int:
+        """Cells the index probes for ``k`` nearest: enough for ~RETRIEVAL_SCAN_FACTOR rows each."""
+        cells = self.retrieval_index.ivf.n_cells if self.retrieval_index is not None else 1
+        return max(1, int(np.ceil(RETRIEVAL_SCAN_FACTOR * k * cells / len(self.items))))
 
     def score(self, u: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
         """Scores of the user with fields ``u`` for positions ``pos`` of the universe (all when None)."""
