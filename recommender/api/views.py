@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from recommender.events.services import events_ingest
 from recommender.serving import scenarios
-from recommender.serving.errors import DomainError
+from recommender.serving.errors import DomainError, PayloadTooLargeError
 from recommender.serving.request_log import api_request_record
 from recommender.serving.search import assistant_answer, search_image, search_text
 
@@ -23,7 +23,7 @@ from .errors import error_body
 def _documented(ok, *statuses: int) -> dict:
     """The success body plus the uniform error body for every error status the operation can answer."""
     error = OpenApiResponse(s.ErrorSerializer, description="{\"error\": {\"code\", \"message\", \"field\"}}")
-    codes = {400, 401, 403, 429, 503, *statuses}
+    codes = {400, 401, 403, 413, 429, 503, *statuses}  # 413: every view checks the body size
     return {200: ok, **{code: error for code in sorted(codes)}}
 
 
@@ -38,8 +38,7 @@ class StorefrontView(APIView):
         self._started = time.perf_counter()
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > settings.JEWELREC_API_MAX_BODY_BYTES and not self._multipart():
-            raise DomainError(f"The body is larger than {settings.JEWELREC_API_MAX_BODY_BYTES} bytes.",
-                              code="too_large")
+            raise PayloadTooLargeError(f"The body is larger than {settings.JEWELREC_API_MAX_BODY_BYTES} bytes.")
         super().initial(request, *args, **kwargs)
 
     def _multipart(self) -> bool:

@@ -24,6 +24,13 @@ class NotEntitledError(DomainError):
     code = "not_entitled"
 
 
+class PayloadTooLargeError(DomainError):
+    """A body or upload over its limit: 413, whichever path noticed it first."""
+
+    status_code = 413
+    code = "too_large"
+
+
 class ServiceUnavailableError(DomainError):
     status_code = 503
     code = "unavailable"

@@ -87,7 +87,10 @@ def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_match, h
         if t in co_types:
             return f"Popular with customers who bought {_plural(t)}"
     if scenario == "member_exclusive":
-        return f"Reserved for {ctx.tier_code.title()} members"
+        # the item's own tier: a Platinum member also sees Gold items, which are not Platinum-only
+        item_tier = catalog.tier_code[row] or ctx.tier_code
+        above = "" if item_tier == ctx.tier_code else " and above"
+        return f"Reserved for {item_tier.title()} members{above}"
     if co_types and source_types:
         return f"Popular with customers who bought {_plural(co_types[0])}"
     if catalog.buyers[row] > 0:

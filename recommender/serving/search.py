@@ -25,7 +25,7 @@ from recommender.models import EncoderOutput, Item, ItemImage
 
 from .catalog import ServingCatalog, serving_catalog
 from .customers import customer_context
-from .errors import DomainError, NotFoundError
+from .errors import DomainError, NotFoundError, PayloadTooLargeError
 from .results import RecommendationResult
 from .scenarios import Request, _finish, _ranker, check_k, eligibility
 
@@ -182,7 +182,7 @@ def search_image(upload, req: Request) -> RecommendationResult:
     k = check_k(req.k)
     data = upload.read(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1) if hasattr(upload, "read") else bytes(upload)
     if len(data) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-        raise DomainError("The photo is larger than the upload limit.", field="image", code="too_large")
+        raise PayloadTooLargeError("The photo is larger than the upload limit.", field="image")
     if not data:
         raise DomainError("The photo is empty (0 bytes).", field="image", code="invalid_image")
     vectors, failures = encoders.image_encoder().encode_many([data])

@@ -87,7 +87,7 @@ def test_malformed_json_wrong_content_type_and_oversize(shop, api, settings):
     assert_error(response, 415, "unsupported_media_type")
     settings.JEWELREC_API_MAX_BODY_BYTES = 100
     response = api.post("/api/v1/search", {"query": "x" * 200}, format="json")
-    assert_error(response, 400, "too_large")
+    assert_error(response, 413, "too_large")
     response = api.post("/api/v1/search", ["a", "list"], format="json")
     assert_error(response, 400, "invalid_body")
 

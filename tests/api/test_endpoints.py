@@ -226,6 +226,16 @@ def test_image_search_truncated_jpeg_is_invalid_image(shop, api):
     assert_error(api.post(f"{V1}/search/image", {"image": cut}, format="multipart"), 400, "invalid_image", "image")
 
 
+def test_image_search_photo_over_the_upload_limit_is_413(shop, api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    buf = io.BytesIO()
+    Image.effect_noise((64, 64), 60).convert("RGB").save(buf, "PNG")  # noise: does not compress below the limit
+    assert len(buf.getvalue()) > 1000
+    buf.seek(0)
+    buf.name = "big.png"
+    assert_error(api.post(f"{V1}/search/image", {"image": buf}, format="multipart"), 413, "too_large", "image")
+
+
 # --- assistant --------------------------------------------------------------------------------
 
 

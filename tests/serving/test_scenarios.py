@@ -42,6 +42,18 @@ def test_member_exclusive_shows_own_tier_and_below(shop, tier, visible):
     assert result.extras["tier"] == tier
 
 
+def test_member_exclusive_reason_names_the_items_own_tier(shop):
+    """A Platinum member also sees Silver and Gold items: those are not 'reserved for Platinum'."""
+    customer = shop["customers"]["platinum"].external_id
+    result = scenarios.recommend_member_exclusive(scenarios.Request(customer_id=customer, k=10))
+    expected = {"J101": "Reserved for Silver members and above", "J102": "Reserved for Gold members and above",
+                "J103": "Reserved for Platinum members"}
+    tiered = [item for item in result.items if item.reason.startswith("Reserved for")]
+    assert tiered  # the fixture's platinum customer has no history that would explain these items
+    for item in tiered:
+        assert item.reason == expected[item.id]
+
+
 def test_member_exclusive_refuses_non_members_and_unknowns(shop):
     with pytest.raises(NotEntitledError):
         scenarios.recommend_member_exclusive(scenarios.Request(customer_id="c-none"))
