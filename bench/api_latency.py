@@ -383,7 +383,7 @@ def run_config(env, secret, args, worker_class: str) -> dict:
         customers = [f"cust-{c}" for c in range(0, args.customers, max(1, args.customers // 500))]
         home = [f"/api/v1/recommendations/home?customer_id={c}&k=10" for c in customers]
         home += [f"/api/v1/recommendations/home?customer_id=visitor-{i}&k=10" for i in range(50)]  # unknown
-        for (prefix, _, port), proc in zip(servers, procs):
+        for prefix, _, port in servers:
             wait_ready(port, secret)
             # Warm every worker: catalog snapshot (100k rows) and model are built once per process.
             t = time.perf_counter()
@@ -500,6 +500,7 @@ def main() -> None:
         print(f"closed-loop floor (Little's law, mean = {args.concurrency} connections / throughput): ping "
               f"{1000 * args.concurrency / ping['rps']:.1f} ms, home {1000 * args.concurrency / home['rps']:.1f} ms "
               f"(measured means {ping['mean']:.1f} / {home['mean']:.1f} ms)", flush=True)
+
 
 if __name__ == "__main__":
     main()

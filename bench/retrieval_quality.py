@@ -50,7 +50,7 @@ def main() -> None:
     if not isinstance(ranker, mr.ModelRanker):
         raise SystemExit("the benchmark database has no active xDeepFM: run bench/api_latency.py --model-artifact first")
     catalog = serving_catalog()
-    _, known, cands = ranker._rows(catalog)
+    _, _, cands = ranker._rows(catalog)
     scorer = ranker.model._scorer_for(cands)
     users = []
     for c in range(args.customers):
@@ -62,7 +62,7 @@ def main() -> None:
     def full_top(u):
         scores = np.concatenate([scorer.score(u, np.arange(a, min(a + 4096, len(cands))))
                                  for a in range(0, len(cands), 4096)])
-        return set(np.argpartition(-scores, args.k - 1)[:args.k].tolist()), scores
+        return set(np.argpartition(-scores, args.k - 1)[:args.k].tolist())
 
     t = time.perf_counter()
     truth = [full_top(u) for u in users]
@@ -76,7 +76,7 @@ def main() -> None:
     ]:
         scorer.retrieval_index = index if use_index else None
         kept, recall, t_ret, t_rank = [], [], [], []
-        for u, (top, full) in zip(users, truth):
+        for u, top in zip(users, truth):
             t0 = time.perf_counter()
             pos = scorer.retrieve(u, n_retrieve, n_popular)
             t1 = time.perf_counter()

@@ -9,7 +9,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from recommender.serving.errors import DomainError
+from recommender.serving.errors import DomainError, PayloadTooLargeError
 
 logger = logging.getLogger(__name__)
 
@@ -36,10 +36,10 @@ def _first_validation_error(detail, prefix: str = "") -> tuple[str | None, str, 
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit: the same answer as the views' check
+        exc = PayloadTooLargeError("The request body is too large.")
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.field), status=exc.status_code)
-    if isinstance(exc, RequestDataTooBig):
-        return Response(error_body("too_large", "The request body is too large."), status=413)
     if isinstance(exc, SuspiciousOperation):
         return Response(error_body("bad_request", str(exc) or "Bad request."), status=400)
     if isinstance(exc, Http404):

@@ -121,6 +121,6 @@ class MipsIndex:
         dots = block @ q
         k = min(int(k), len(dots))
         best = np.argpartition(-dots, k - 1)[:k] if k < len(dots) else np.arange(len(dots))
-        ends = np.cumsum(stops - starts)  # end of each probed cell within the scanned rows
-        cell = np.searchsorted(ends, best, side="right")
-        return ivf.order[starts[cell] + best - (ends[cell] - (stops - starts)[cell])]
+        first = np.cumsum(stops - starts) - (stops - starts)  # where each probed cell starts in the scan
+        cell = np.searchsorted(first, best, side="right") - 1
+        return ivf.order[starts[cell] + best - first[cell]]
