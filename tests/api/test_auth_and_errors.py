@@ -110,3 +110,13 @@ def test_schema_and_docs_are_served(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()
+
+
+def test_djangos_own_body_limit_answers_like_the_views_check():
+    from django.core.exceptions import RequestDataTooBig
+
+    from recommender.api.errors import api_exception_handler
+
+    response = api_exception_handler(RequestDataTooBig("too big"), {})
+    assert response.status_code == 413
+    assert response.data == {"error": {"code": "too_large", "message": "The request body is too large.", "field": None}}
