@@ -23,8 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from recommender.ml.data import UserContext, load_hm_interactions  # noqa: E402
 from recommender.ml.evaluation.splits import cross_sell_split  # noqa: E402
 from recommender.ml.models.xdeepfm import XDeepFMRecommender  # noqa: E402
+from recommender.ml.training.transfer import fit_transfer  # noqa: E402
 from recommender.ml.pipeline import run_pipeline  # noqa: E402
-from recommender.ml.training.trainer import TrainConfig  # noqa: E402
+from recommender.ml.config import TrainConfig  # noqa: E402
 
 
 def main() -> int:
@@ -46,7 +47,7 @@ def main() -> int:
     cfg = TrainConfig(epochs_pretrain=1, epochs_finetune=3)
     model = XDeepFMRecommender(cfg)
     t = time.perf_counter()
-    model.fit(data, split.train)
+    fit_transfer(model, data, split.train)
     out["fit_s"] = time.perf_counter() - t
     for phase in ("pretrain", "finetune"):
         recs = [r for r in model.history if r["phase"] == phase and isinstance(r["epoch"], int)]

@@ -171,7 +171,6 @@ CELERY_BEAT_SCHEDULE = {
     "recover-stale-jobs": {"task": "recommender.tasks.maintenance.recover_stale_jobs_task", "schedule": 60.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework -------------------------------------------------------------------

@@ -21,7 +21,6 @@ from .base import DATABASES  # noqa: E402
 # the same test database.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(Path(VAR_DIR) / "test.sqlite3")}
-CELERY_TASK_ALWAYS_EAGER = False
 
 # Tests roll back rows without signals; every request reads rules and settings afresh.
 # (tests/serving/test_serving_scale.py turns the cache on to test it.)

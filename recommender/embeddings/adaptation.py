@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from recommender.jobs.services import JobReporter, job_create
+from recommender.jobs.services import JobReporter, job_create, job_enqueue
 from recommender.models import Job
 
 
@@ -22,14 +22,12 @@ def image_adapter_current_info() -> dict | None:
 
 
 def image_adapter_start(*, user=None) -> Job:
-    from recommender.tasks.embedding import adapt_images_task
-
     with transaction.atomic():
         running = Job.objects.select_for_update().filter(kind=Job.Kind.ADAPT_IMAGES, status__in=Job.ACTIVE_STATUSES).first()
         if running is not None:
             return running
         job = job_create(kind=Job.Kind.ADAPT_IMAGES, user=user, params={})
-        transaction.on_commit(lambda: adapt_images_task.delay(job.id))
+        job_enqueue(job)
     return job
 
 

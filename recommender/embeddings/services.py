@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
-from recommender.jobs.services import JobReporter, job_create
+from recommender.jobs.services import JobReporter, job_create, job_enqueue
 from recommender.models import EncoderOutput, Event, Item, ItemImage, ItemVector, Job
 
 from . import encoders
@@ -62,7 +62,7 @@ def item_text(values: dict) -> str:
     return ". ".join(p.strip() for p in parts if p and p.strip())
 
 
-def _sha(text: str) -> str:
+def text_digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -93,27 +93,23 @@ def catalog_embedding_start(*, scope: str = "jewelry", force: bool = False, refi
     """Queue a catalog embedding job; if one is already queued or running, return that one."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}; got '{scope}'")
-    from recommender.tasks.embedding import embed_catalog_task
-
     with transaction.atomic():
         running = Job.objects.select_for_update().filter(kind=Job.Kind.EMBED_CATALOG, status__in=Job.ACTIVE_STATUSES).first()
         if running is not None:
             return running
         job = job_create(kind=Job.Kind.EMBED_CATALOG, user=user,
                          params={"scope": scope, "force": force, "refit_fusion": refit_fusion})
-        transaction.on_commit(lambda: embed_catalog_task.delay(job.id))
+        job_enqueue(job)
     return job
 
 
 def item_embedding_start(item: Item, *, user=None) -> Job:
     """Queue embedding of one item (after create, photo upload or a text change)."""
-    from recommender.tasks.embedding import embed_item_task
-
     with transaction.atomic():
         job = job_create(kind=Job.Kind.EMBED_ITEM, user=user, params={"item_id": item.external_id, "item_pk": item.pk})
         ItemVector.objects.get_or_create(item=item)
         ItemVector.objects.filter(item=item, status=ItemVector.Status.CURRENT).update(status=ItemVector.Status.STALE)
-        transaction.on_commit(lambda: embed_item_task.delay(job.id))
+        job_enqueue(job)
     return job
 
 
@@ -179,13 +175,13 @@ def _encode_batch(values: list[dict], photos: dict[int, list[tuple[str, str]]], 
     for enc in {encoders.text_encoder(), encoders.search_text_encoder()}:
         cached = {} if force else _encoder_outputs(pks, EncoderOutput.Modality.TEXT, enc.version)
         todo = [(v["id"], item_text(v)) for v in values]
-        todo = [(pk, t) for pk, t in todo if force or (pk, _sha(t)) not in cached]
+        todo = [(pk, t) for pk, t in todo if force or (pk, text_digest(t)) not in cached]
         if todo:
             vecs = enc.encode([t for _, t in todo])
             if force:
                 EncoderOutput.objects.filter(item_id__in=[pk for pk, _ in todo], modality="text", encoder=enc.version).delete()
             _store_outputs([
-                EncoderOutput(item_id=pk, modality="text", encoder=enc.version, input_hash=_sha(t), dim=vecs.shape[1],
+                EncoderOutput(item_id=pk, modality="text", encoder=enc.version, input_hash=text_digest(t), dim=vecs.shape[1],
                               vector=vecs[i].astype("<f4").tobytes())
                 for i, (pk, t) in enumerate(todo)
             ])
@@ -226,12 +222,12 @@ def _inputs(values: list[dict], photos: dict[int, list[tuple[str, str]]]):
     images = _encoder_outputs(pks, "image", image_enc.version)
     image_vecs, text_vecs, text_hashes, image_hashes = [], [], [], []
     for v in values:
-        th = _sha(item_text(v))
+        th = text_digest(item_text(v))
         text_hashes.append(th)
         text_vecs.append(texts.get((v["id"], th)))
         feats = [images[(v["id"], h)] for h, _ in photos.get(v["id"], []) if (v["id"], h) in images]
         image_vecs.append(np.mean(feats, axis=0) if feats else None)
-        image_hashes.append(_sha(",".join(h for h, _ in photos.get(v["id"], []))) if photos.get(v["id"]) else "")
+        image_hashes.append(text_digest(",".join(h for h, _ in photos.get(v["id"], []))) if photos.get(v["id"]) else "")
     return image_vecs, text_vecs, text_hashes, image_hashes
 
 

@@ -12,11 +12,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from recommender.models import Job, ModelVersion
+from recommender.models import Job
 
 MAX_LOG_LINES = 500
 HEARTBEAT_SECONDS = 15.0
@@ -110,10 +112,8 @@ def job_fail(job: Job, *, error: str, cancelled: bool = False) -> Job:
     job.finished_at = timezone.now()
     job_append_log(job, job.message)
     job.save(update_fields=["status", "error", "message", "finished_at", "log"])
-    # A training run that ends without its trainer saying so (worker lost, cancelled while
-    # queued) must not leave its model version "training" forever.
-    ModelVersion.objects.filter(job=job, status=ModelVersion.Status.TRAINING).update(
-        status=ModelVersion.Status.FAILED, error=(job.error or job.message)[:5000], finished_at=job.finished_at)
+    for handler in _failure_handlers.get(job.kind, []):
+        handler(job)
     return job
 
 
@@ -188,16 +188,31 @@ def job_execute(job_id: int, work: Callable[[Job, JobReporter], dict[str, Any] |
     return Job.objects.get(pk=job_id)
 
 
-def _task_for(kind: str):
-    from recommender.tasks.embedding import adapt_images_task, embed_catalog_task, embed_item_task
-    from recommender.tasks.training import train_model_task
+# The task that runs each kind of job, by its registered name. Jobs are sent by name
+# (Celery's send_task) so this module never imports the task modules, which import the
+# services that create jobs.
+JOB_TASK_NAMES: dict[str, str] = {
+    Job.Kind.EMBED_CATALOG: "recommender.tasks.embedding.embed_catalog_task",
+    Job.Kind.EMBED_ITEM: "recommender.tasks.embedding.embed_item_task",
+    Job.Kind.ADAPT_IMAGES: "recommender.tasks.embedding.adapt_images_task",
+    Job.Kind.TRAIN: "recommender.tasks.training.train_model_task",
+}
 
-    return {
-        Job.Kind.EMBED_CATALOG: embed_catalog_task,
-        Job.Kind.EMBED_ITEM: embed_item_task,
-        Job.Kind.ADAPT_IMAGES: adapt_images_task,
-        Job.Kind.TRAIN: train_model_task,
-    }.get(kind)
+# Called with a job that ended failed or cancelled, by kind: the owner of a job's other rows
+# (a training run's model version) settles them without this module knowing about them.
+_failure_handlers: dict[str, list[Callable[[Job], None]]] = {}
+
+
+def job_on_failure(kind: str, handler: Callable[[Job], None]) -> None:
+    """Register ``handler`` for jobs of ``kind`` that fail or are cancelled (at app start)."""
+    if handler not in _failure_handlers.setdefault(kind, []):
+        _failure_handlers[kind].append(handler)
+
+
+def job_enqueue(job: Job) -> None:
+    """Send a job's message once the surrounding transaction commits (never before: a worker
+    must not see an uncommitted row)."""
+    transaction.on_commit(lambda: job_send(job.pk, job.kind))
 
 
 def job_enqueue_failed(job_id: int, error: Exception) -> None:
@@ -214,10 +229,16 @@ def job_enqueue_failed(job_id: int, error: Exception) -> None:
         job.save(update_fields=["params", "message", "log"])
 
 
-def _job_send(task, job_id: int) -> None:
-    """Send a job's message (after commit); clear the "not sent" mark once the broker took it."""
-    if task.delay(job_id) is None:  # JobTask.apply_async recorded the refusal on the row
-        return
+def job_send(job_id: int, kind: str) -> bool:
+    """Send a job's message now; clear the "not sent" mark once the broker took it.
+
+    If the broker cannot take it (down, restarting), the job stays queued and says so, and
+    stale-job recovery sends it again: the page or service that queued it never fails."""
+    try:
+        current_app.send_task(JOB_TASK_NAMES[kind], args=[job_id])
+    except BrokerUnavailable as exc:
+        job_enqueue_failed(job_id, exc)
+        return False
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job_id)
         if job.params.get("enqueue_pending"):
@@ -225,6 +246,7 @@ def _job_send(task, job_id: int) -> None:
             if job.status == Job.Status.QUEUED:
                 job.message = "Queued"
             job.save(update_fields=["params", "message"])
+    return True
 
 
 def _jobs_resend_queued(now, queued_after: float) -> list[Job]:
@@ -236,8 +258,7 @@ def _jobs_resend_queued(now, queued_after: float) -> list[Job]:
     for job_id in Job.objects.filter(status=Job.Status.QUEUED, cancel_requested=False).values_list("id", flat=True):
         with transaction.atomic():
             job = Job.objects.select_for_update().get(pk=job_id)
-            task = _task_for(job.kind)
-            if job.status != Job.Status.QUEUED or job.cancel_requested or task is None:
+            if job.status != Job.Status.QUEUED or job.cancel_requested or job.kind not in JOB_TASK_NAMES:
                 continue
             pending = bool(job.params.get("enqueue_pending"))
             sent_at = parse_datetime(job.params.get("sent_at") or "") or job.created_at
@@ -247,7 +268,7 @@ def _jobs_resend_queued(now, queued_after: float) -> list[Job]:
             job_append_log(job, "Sent again: the broker was unavailable" if pending
                            else f"Sent again: no worker started it since {sent_at:%Y-%m-%d %H:%M:%S}")
             job.save(update_fields=["params", "log"])
-            transaction.on_commit(lambda t=task, j=job.pk: _job_send(t, j))
+            job_enqueue(job)
             resent.append(job)
     return resent
 
@@ -273,8 +294,7 @@ def jobs_recover_stale(*, stale_after: float = STALE_AFTER_SECONDS, max_attempts
             if job.status != Job.Status.RUNNING or (job.heartbeat_at and job.heartbeat_at >= cutoff):
                 continue
             attempts = int(job.params.get("attempts", 1))
-            task = _task_for(job.kind)
-            if task is None or attempts >= max_attempts or job.cancel_requested:
+            if job.kind not in JOB_TASK_NAMES or attempts >= max_attempts or job.cancel_requested:
                 job_fail(job, error=f"The worker running this job stopped (no heartbeat since {job.heartbeat_at:%H:%M:%S}).",
                          cancelled=job.cancel_requested)
             else:
@@ -283,6 +303,6 @@ def jobs_recover_stale(*, stale_after: float = STALE_AFTER_SECONDS, max_attempts
                 job.message = "Worker lost; requeued"
                 job_append_log(job, f"The worker stopped; requeued (attempt {attempts + 1} of {max_attempts})")
                 job.save(update_fields=["status", "params", "message", "log"])
-                transaction.on_commit(lambda t=task, j=job.pk: _job_send(t, j))
+                job_enqueue(job)
             recovered.append(job)
     return recovered + _jobs_resend_queued(now, queued_after)

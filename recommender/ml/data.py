@@ -23,7 +23,13 @@ from typing import Mapping, Sequence
 import numpy as np
 
 EVENT_TYPES: tuple[str, ...] = ("view", "favorite", "add_to_cart", "purchase")
+# How strongly each kind of event says "this customer wants this item": the one home of these
+# weights, for training, evaluation and serving alike.
 EVENT_WEIGHTS: dict[str, float] = {"view": 0.25, "favorite": 0.5, "add_to_cart": 0.75, "purchase": 1.0}
+# Sales channels as codes (0 = not known). The H&M sample's sales_channel_id is 1 (store) or
+# 2 (online), the same codes.
+CHANNELS: tuple[str, ...] = ("", "store", "online")
+CHANNEL_CODES: dict[str, int] = {name: code for code, name in enumerate(CHANNELS) if name}
 JEWELRY_PRODUCT_TYPES = frozenset({"Earring", "Earrings", "Necklace", "Ring", "Bracelet"})
 
 # Attributes every ranker may use. Shared vocabularies across categories are what lets
@@ -59,6 +65,7 @@ class InteractionData:
     timestamp: np.ndarray  # int64 (n,) unix seconds
     weight: np.ndarray  # float32 (n,)
     event_type: np.ndarray  # int8 (n,) index into EVENT_TYPES
+    channel: np.ndarray | None = None  # int8 (n,) index into CHANNELS; None = all unknown
 
     def __post_init__(self) -> None:
         self.user_idx = np.asarray(self.user_idx, dtype=np.int64)
@@ -67,7 +74,8 @@ class InteractionData:
         self.weight = np.asarray(self.weight, dtype=np.float32)
         self.event_type = np.asarray(self.event_type, dtype=np.int8)
         n = len(self.user_idx)
-        for name in ("item_idx", "timestamp", "weight", "event_type"):
+        self.channel = np.zeros(n, np.int8) if self.channel is None else np.asarray(self.channel, dtype=np.int8)
+        for name in ("item_idx", "timestamp", "weight", "event_type", "channel"):
             if len(getattr(self, name)) != n:
                 raise DataError(f"InteractionData.{name} has {len(getattr(self, name))} rows, user_idx has {n}")
         if n and (self.user_idx.min() < 0 or self.item_idx.min() < 0):
@@ -81,7 +89,8 @@ class InteractionData:
     def subset(self, mask: np.ndarray) -> "InteractionData":
         """Rows where ``mask`` is true (a boolean mask or an index array)."""
         return InteractionData(
-            self.user_idx[mask], self.item_idx[mask], self.timestamp[mask], self.weight[mask], self.event_type[mask]
+            self.user_idx[mask], self.item_idx[mask], self.timestamp[mask], self.weight[mask], self.event_type[mask],
+            self.channel[mask],
         )
 
     @classmethod
@@ -208,6 +217,10 @@ class UserContext:
     scenario: int = 0
     cart: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     user_idx: int | None = None
+    # Share of the customer's orders placed online (0 = all in store), None = not known.
+    online_share: float | None = None
+    # The moment being recommended for (unix seconds); None = the latest moment in the data.
+    at: int | None = None
 
     def __post_init__(self) -> None:
         self.history = np.asarray(self.history, dtype=np.int64).reshape(-1)
@@ -244,7 +257,7 @@ def item_counts(interactions: InteractionData, n_items: int) -> np.ndarray:
     return np.bincount(interactions.item_idx, weights=interactions.weight, minlength=n_items).astype(np.float64)
 
 
-def _codes(values: Sequence[object]) -> tuple[np.ndarray, list[str]]:
+def categorical_codes(values: Sequence[object]) -> tuple[np.ndarray, list[str]]:
     vals = np.asarray(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values])
     vocab = sorted(set(vals.tolist()) - {""})
     lookup = {v: i + 1 for i, v in enumerate(vocab)}
@@ -337,7 +350,7 @@ def load_hm_interactions(
         if not p.is_file():
             raise FileNotFoundError(f"H&M sample file not found: {p}")
     articles = pd.read_parquet(art_path)
-    tx = pd.read_parquet(tx_path, columns=["t_dat", "customer_id", "article_id", "price"])
+    tx = pd.read_parquet(tx_path, columns=["t_dat", "customer_id", "article_id", "price", "sales_channel_id"])
     if max_rows is not None:
         tx = tx.iloc[:max_rows]
     articles["is_target"] = articles["product_type_name"].isin(JEWELRY_PRODUCT_TYPES)
@@ -363,7 +376,7 @@ def load_hm_interactions(
     attributes: dict[str, np.ndarray] = {}
     vocabularies: dict[str, list[str]] = {}
     for name, col in columns.items():
-        attributes[name], vocabularies[name] = _codes(articles[col].tolist())
+        attributes[name], vocabularies[name] = categorical_codes(articles[col].tolist())
     attributes["price_bucket"], vocabularies["price_bucket"] = price_buckets(prices)
     texts = (articles["prod_name"].fillna("") + ". " + articles["detail_desc"].fillna("")).tolist()
     items = ItemTable(
@@ -383,6 +396,7 @@ def load_hm_interactions(
         timestamp=days,
         weight=np.ones(n, dtype=np.float32),
         event_type=np.full(n, EVENT_TYPES.index("purchase"), dtype=np.int8),
+        channel=tx["sales_channel_id"].fillna(0).to_numpy(np.int8),
     )
     if with_content_vectors:
         vecs, mask = content_vectors_from_attributes(items, dim=vector_dim, seed=seed)

@@ -34,7 +34,8 @@ from .models.baselines import (
     RecencyPopularityRecommender,
 )
 from .models.xdeepfm import XDeepFMRecommender
-from .training.trainer import TrainConfig
+from .config import TrainConfig
+from .training.transfer import fit_transfer
 
 OnProgress = Callable[[float, str], None]
 TRANSFER = "xdeepfm_transfer"
@@ -129,7 +130,7 @@ def run_pipeline(
                 progress(_s / n_steps, f"{_p}: {_n} {phase} epoch {epoch} loss {loss:.4f} {extra}".strip())
 
             model = XDeepFMRecommender(cfg, use_item_vector=use_vec, name=name)
-            model.fit(data, val.train, on_epoch=on_epoch, validation=val) if history_domain == "source" else _fit_temporal(model, data, val, on_epoch)
+            fit_transfer(model, data, val.train, on_epoch=on_epoch, validation=val, history_domain=history_domain)
             models[name] = model
             losses[f"{protocol}/{name}"] = model.history
             timings[f"{protocol}/fit/{name}"] = time.perf_counter() - t_m
@@ -154,19 +155,13 @@ def run_pipeline(
         progress(0.99, f"refitting the served model on all interactions ({epochs} fine-tune epochs)")
         beta = float(served._require().prior_beta)  # the prior weight chosen on validation
         served = XDeepFMRecommender(config.with_overrides(epochs_finetune=int(epochs), prior_beta=beta), name=TRANSFER)
-        served.fit(data, data.interactions)
+        fit_transfer(served, data, data.interactions)
         losses["serving/refit"] = served.history
         timings["serving/refit"] = time.perf_counter() - t
         served_note = f"served model = refit on all interactions with {epochs} fine-tune epochs (not itself evaluated)"
     timings["total"] = time.perf_counter() - t_all
     progress(1.0, f"done in {timings['total']:.0f}s")
     return PipelineResult(served, report, losses, timings, config, summarize(data), served_note, report.to_dict())
-
-
-def _fit_temporal(model: XDeepFMRecommender, data: RecData, val: ProtocolSplit, on_epoch) -> None:
-    from .training.transfer import fit_transfer
-
-    fit_transfer(model, data, val.train, on_epoch=on_epoch, validation=val, history_domain="all")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

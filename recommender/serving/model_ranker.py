@@ -14,7 +14,7 @@ import numpy as np
 from recommender.ml.data import UserContext, attribute_codes_for
 from recommender.ml.models.xdeepfm import XDeepFMRecommender, extend_catalog
 from recommender.models import Item, ModelVersion
-from recommender.training.datasets import ATTRIBUTE_FIELDS, item_attribute_values, item_vectors_for
+from recommender.catalog.features import ATTRIBUTE_FIELDS, item_attribute_values, item_vectors_for
 
 from .catalog import ServingCatalog
 from .customers import CustomerContext

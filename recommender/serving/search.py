@@ -19,7 +19,7 @@ import numpy as np
 from django.conf import settings
 
 from recommender.embeddings import encoders
-from recommender.embeddings.services import _sha, item_text
+from recommender.embeddings.services import text_digest, item_text
 from recommender.ml.search.query import ParsedQuery, parse_query
 from recommender.models import EncoderOutput, Item, ItemImage
 
@@ -54,7 +54,7 @@ def _text_matrix(catalog: ServingCatalog) -> tuple[np.ndarray, np.ndarray]:
     def build():
         values = {v["id"]: v for v in Item.objects.filter(id__in=catalog.item_pk.tolist()).values(
             "id", "title", "description", "product_type", "colour", "material", "appearance")}
-        wanted = {pk: _sha(item_text(v)) for pk, v in values.items()}
+        wanted = {pk: text_digest(item_text(v)) for pk, v in values.items()}
         matrix = np.zeros((len(catalog), encoder.dim), dtype=np.float32)
         has = np.zeros(len(catalog), dtype=bool)
         rows = EncoderOutput.objects.filter(modality="text", encoder=encoder.version, item__is_jewelry=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import numpy as np
 
+from recommender.catalog.features import ITEM_VALUE_FIELDS, item_attribute_values, item_vectors_for
 from recommender.ml.data import (  # noqa: F401 - DatasetTooSmall is re-exported for callers
     EVENT_TYPES,
     DatasetTooSmall,
@@ -17,45 +18,10 @@ from recommender.ml.data import (  # noqa: F401 - DatasetTooSmall is re-exported
     ItemTable,
     RecData,
     UserTable,
-    _codes,
+    categorical_codes,
     price_buckets,
 )
-from recommender.models import Customer, Event, Item, ItemVector
-
-# Item model field behind each ML attribute (price_bucket is derived from price).
-ATTRIBUTE_FIELDS = {
-    "product_type": "product_type",
-    "product_group": "product_group",
-    "colour": "colour",
-    "colour_master": "colour_master",
-    "appearance": "appearance",
-    "section": "section",
-    "index_group": "index_group",
-    "department": "department",
-}
-ITEM_VALUE_FIELDS = ("id", "external_id", "is_jewelry", "title", "description", "price", *ATTRIBUTE_FIELDS.values())
-
-
-def item_attribute_values(rows: list[dict]) -> dict[str, list[str]]:
-    """Raw attribute strings per ML attribute for item value-dicts (``ITEM_VALUE_FIELDS``)."""
-    return {name: [r.get(field) or "" for r in rows] for name, field in ATTRIBUTE_FIELDS.items()}
-
-
-def item_vectors_for(item_pks: list[int], dim: int = 512) -> tuple[np.ndarray, np.ndarray, str]:
-    """Fused vectors for these items (zeros + False mask where an item has none)."""
-    pos = {pk: i for i, pk in enumerate(item_pks)}
-    vectors = np.zeros((len(item_pks), dim), dtype=np.float32)
-    mask = np.zeros(len(item_pks), dtype=bool)
-    versions: dict[str, int] = {}
-    qs = ItemVector.objects.filter(vector__isnull=False, dim=dim).values_list("item_id", "vector", "fusion_version")
-    for item_id, blob, version in qs.iterator(chunk_size=2000):
-        i = pos.get(item_id)
-        if i is None:
-            continue
-        vectors[i] = np.frombuffer(bytes(blob), dtype="<f4", count=dim)
-        mask[i] = True
-        versions[version] = versions.get(version, 0) + 1
-    return vectors, mask, (max(versions, key=versions.get) if versions else "")
+from recommender.models import Customer, Event, Item
 
 
 def recdata_from_db(*, until: datetime | None = None, min_target_interactions: int = 20) -> tuple[RecData, dict]:
@@ -80,7 +46,7 @@ def recdata_from_db(*, until: datetime | None = None, min_target_interactions: i
 
     attributes, vocabularies = {}, {}
     for name, values in item_attribute_values(item_rows).items():
-        attributes[name], vocabularies[name] = _codes(values)
+        attributes[name], vocabularies[name] = categorical_codes(values)
     prices = np.array([float(r["price"]) if r["price"] is not None else np.nan for r in item_rows])
     attributes["price_bucket"], vocabularies["price_bucket"] = price_buckets(prices)
     vectors, mask, vector_version = item_vectors_for(pks)

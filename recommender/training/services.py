@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from recommender.jobs.services import JobReporter, job_create
+from recommender.jobs.services import JobReporter, job_create, job_enqueue
 from recommender.models import Job, ModelVersion, PromotionEvent, RecommenderSettings
 
 from .datasets import recdata_from_db
@@ -44,7 +44,7 @@ class TrainingAlreadyRunning(RuntimeError):
 
 def training_config(overrides: dict[str, Any] | None = None):
     """Defaults from the settings page, then the run's overrides, validated by the ML core."""
-    from recommender.ml.training.trainer import ConfigError, TrainConfig
+    from recommender.ml.config import ConfigError, TrainConfig
 
     values = {**(RecommenderSettings.load().default_hyperparameters or {}), **(overrides or {})}
     try:
@@ -74,8 +74,6 @@ def training_run_start(*, config: dict[str, Any] | None = None, user=None, sched
     numbers it records say so. ``promote_if_first`` promotes the result when no version is
     active yet (the demo's first run), never replacing an active one.
     """
-    from recommender.tasks.training import train_model_task
-
     cfg = training_config(config)
     with transaction.atomic():
         running = Job.objects.select_for_update().filter(kind=Job.Kind.TRAIN, status__in=Job.ACTIVE_STATUSES).first()
@@ -86,7 +84,7 @@ def training_run_start(*, config: dict[str, Any] | None = None, user=None, sched
                                  "promote_if_first": promote_if_first})
         version = ModelVersion.objects.create(name=_version_name(), job=job, config=cfg.to_dict(),
                                               status=ModelVersion.Status.TRAINING)
-        transaction.on_commit(lambda: train_model_task.delay(job.id))
+        job_enqueue(job)
     return version
 
 
@@ -105,10 +103,18 @@ def _headline(metrics: dict) -> float | None:
         return None
 
 
+def training_job_failed(job: Job) -> None:
+    """A training run that ends without its trainer saying so (worker lost, cancelled while
+    queued) must not leave its model version "training" forever. Registered with the jobs
+    module at app start (``RecommenderConfig.ready``)."""
+    ModelVersion.objects.filter(job=job, status=ModelVersion.Status.TRAINING).update(
+        status=ModelVersion.Status.FAILED, error=(job.error or job.message)[:5000], finished_at=job.finished_at)
+
+
 def training_job_run(job: Job, reporter: JobReporter) -> dict[str, Any]:
     """Body of the training task: data from the DB -> pipeline -> artifacts -> registry row."""
     from recommender.ml.pipeline import run_pipeline
-    from recommender.ml.training.trainer import TrainConfig
+    from recommender.ml.config import TrainConfig
 
     version = ModelVersion.objects.get(job=job)
     if version.status == ModelVersion.Status.READY:

@@ -180,14 +180,14 @@ def _train_data(**overrides) -> dict:
 
 
 def test_train_form_starts_a_run_and_redirects_to_its_job(staff_client, django_capture_on_commit_callbacks):
-    with mock.patch("recommender.tasks.training.train_model_task.delay") as delay, \
+    with mock.patch("recommender.jobs.services.current_app.send_task") as send, \
             django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(reverse("dashboard:train_start"), _train_data(cin_layers="8, 4"))
     version = ModelVersion.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("dashboard:job_detail", args=[version.job_id])
     assert version.config["cin_layers"] == [8, 4] and version.config["epochs_finetune"] == 2
     assert version.job.params["fast"] is True
-    delay.assert_called_once_with(version.job_id)
+    send.assert_called_once_with("recommender.tasks.training.train_model_task", args=[version.job_id])
 
 
 @pytest.mark.parametrize("field,value,message", [
@@ -222,13 +222,13 @@ def test_train_form_says_a_run_is_already_in_progress(staff_client):
 
 
 def test_embed_form_queues_a_job_or_shows_the_running_one(staff_client, django_capture_on_commit_callbacks):
-    with mock.patch("recommender.tasks.embedding.embed_catalog_task.delay") as delay:
+    with mock.patch("recommender.jobs.services.current_app.send_task") as send:
         with django_capture_on_commit_callbacks(execute=True):
             response = staff_client.post(reverse("dashboard:embed_start"), {"scope": "interacted", "refit_fusion": "on"})
         job = Job.objects.get(kind=Job.Kind.EMBED_CATALOG)
         assert response["Location"] == reverse("dashboard:job_detail", args=[job.pk])
         assert job.params == {"scope": "interacted", "force": False, "refit_fusion": True}
-        delay.assert_called_once_with(job.pk)
+        send.assert_called_once_with("recommender.tasks.embedding.embed_catalog_task", args=[job.pk])
         # A second click while it is queued leads to the same job.
         again = staff_client.post(reverse("dashboard:embed_start"), {"scope": "all"}, follow=True)
     assert Job.objects.filter(kind=Job.Kind.EMBED_CATALOG).count() == 1

@@ -136,7 +136,7 @@ def job_url(job: Job) -> str:
 
 def _train_form(request: HttpRequest, data=None) -> TrainModelForm:
     """Pre-filled with the defaults a run would use: TrainConfig, then the Settings page's overrides."""
-    from recommender.ml.training.trainer import TrainConfig
+    from recommender.ml.config import TrainConfig
 
     try:
         # training_config() creates the settings row when missing; a page view should not write,

@@ -58,8 +58,10 @@ class Recommender(ABC):
 
     name: str = "recommender"
 
-    @abstractmethod
-    def fit(self, data: RecData, train: InteractionData | None = None) -> "Recommender": ...
+    def fit(self, data: RecData, train: InteractionData | None = None) -> "Recommender":
+        """Learn from ``train`` (default: all of ``data``'s interactions). Models trained by a
+        separate trainer (xDeepFM: ``ml.training.transfer.fit_transfer``) do not implement it."""
+        raise NotImplementedError(f"{type(self).__name__} is trained by its trainer, not by fit()")
 
     @abstractmethod
     def score(self, user: UserContext, candidate_items: np.ndarray) -> np.ndarray: ...

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..config import TrainConfig
 from ..data import ITEM_ATTRIBUTES, InteractionData, RecData, UserContext
 from .base import Recommender, read_artifact, write_artifact
 from .xdeepfm_scorer import SingleUserScorer
@@ -356,17 +357,16 @@ class XDeepFMNet(nn.Module):
 class XDeepFMRecommender(Recommender):
     """The transfer ranker behind the Recommender interface.
 
-    ``fit`` runs pretrain (source domain) + fine-tune (target domain) with the
-    :class:`~recommender.ml.training.trainer.Trainer`; ``score`` works for any
-    :class:`UserContext`, with or without a user id.
+    The model owns its network, loss inputs and scoring; it is trained from outside by
+    :func:`recommender.ml.training.transfer.fit_transfer` (pretrain on the source domain,
+    fine-tune on the target), so the model never imports its trainer. ``score`` works for
+    any :class:`UserContext`, with or without a user id.
     """
 
     name = "xdeepfm"
     model_type = MODEL_TYPE
 
-    def __init__(self, config: Any = None, *, use_item_vector: bool = True, name: str | None = None):
-        from ..training.trainer import TrainConfig
-
+    def __init__(self, config: TrainConfig | None = None, *, use_item_vector: bool = True, name: str | None = None):
         self.config = config if config is not None else TrainConfig()
         self.use_item_vector = use_item_vector
         if name:
@@ -407,12 +407,6 @@ class XDeepFMRecommender(Recommender):
         known = np.zeros(len(items), bool)
         known[train.item_idx] = True
         self.net.set_item_features(items.attribute_matrix(self.attribute_names), items.vectors, items.vector_mask, known)
-        return self
-
-    def fit(self, data: RecData, train: InteractionData | None = None, on_epoch=None, validation=None) -> "XDeepFMRecommender":
-        from ..training.transfer import fit_transfer
-
-        fit_transfer(self, data, train, on_epoch=on_epoch, validation=validation)
         return self
 
     def default_candidates(self) -> np.ndarray:
@@ -533,8 +527,6 @@ class XDeepFMRecommender(Recommender):
 
     @classmethod
     def load(cls, path: str | Path) -> "XDeepFMRecommender":
-        from ..training.trainer import TrainConfig
-
         arrays, meta = read_artifact(path, MODEL_TYPE)
         cfg = TrainConfig.from_dict(meta["config"])
         m = cls(cfg, use_item_vector=meta["use_item_vector"], name=meta.get("name"))

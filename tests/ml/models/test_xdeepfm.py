@@ -8,7 +8,8 @@ from safetensors.numpy import load_file
 from recommender.ml.data import UserContext
 from recommender.ml.models.base import ArtifactError, WEIGHTS_FILE
 from recommender.ml.models.xdeepfm import FactorizedCIN, UserBatch, XDeepFMRecommender, reference_cin
-from recommender.ml.training.trainer import TrainConfig
+from recommender.ml.config import TrainConfig
+from recommender.ml.training.transfer import fit_transfer
 from tests.ml.models.toydata import toy_data
 
 SMALL = dict(embed_dim=8, cin_layers=[8, 6], dnn_layers=[16], batch_size=16, negatives=4, epochs_pretrain=2,
@@ -31,7 +32,7 @@ def test_factorized_cin_equals_textbook_cin():
 def fitted():
     data = toy_data(n_users=40)
     model = XDeepFMRecommender(TrainConfig(**{**SMALL, "epochs_finetune": 15, "lr": 0.01, "finetune_lr": 0.01}))
-    model.fit(data)
+    fit_transfer(model, data)
     return data, model
 
 
@@ -89,6 +90,7 @@ def test_load_rejects_other_model_type(tmp_path):
 
 def test_without_item_vector(fitted):
     data, _ = fitted
-    model = XDeepFMRecommender(TrainConfig(**{**SMALL, "epochs_pretrain": 0}), use_item_vector=False).fit(data)
+    model = XDeepFMRecommender(TrainConfig(**{**SMALL, "epochs_pretrain": 0}), use_item_vector=False)
+    fit_transfer(model, data)
     assert not model.net.use_item_vector
     assert np.isfinite(model.score(UserContext(history=[1]), data.items.target_items)).all()

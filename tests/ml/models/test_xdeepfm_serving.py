@@ -6,7 +6,7 @@ import torch
 from recommender.ml.data import UserContext
 from recommender.ml.models.base import read_artifact, write_artifact
 from recommender.ml.models.xdeepfm import XDeepFMNet, XDeepFMRecommender, extend_catalog
-from recommender.ml.training.trainer import TrainConfig
+from recommender.ml.config import TrainConfig
 
 N_ITEMS = 300
 VOCABS = [5, 7, 4]

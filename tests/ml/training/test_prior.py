@@ -5,7 +5,7 @@ import pytest
 from recommender.ml.data import InteractionData, UserContext
 from recommender.ml.evaluation.splits import ProtocolSplit
 from recommender.ml.models.xdeepfm import XDeepFMRecommender
-from recommender.ml.training.trainer import ConfigError, TrainConfig
+from recommender.ml.config import ConfigError, TrainConfig
 from recommender.ml.training.transfer import PRIOR_BETAS, fit_prior, popularity_prior
 from tests.ml.models.toydata import toy_data
 

@@ -5,7 +5,8 @@ import torch
 
 from recommender.ml.data import DatasetTooSmall
 from recommender.ml.models.xdeepfm import XDeepFMRecommender
-from recommender.ml.training.trainer import ConfigError, TrainConfig, TrainingDiverged, select_device
+from recommender.ml.config import ConfigError, TrainConfig
+from recommender.ml.training.trainer import TrainingDiverged, select_device
 from recommender.ml.training.transfer import fit_transfer, source_examples, target_examples
 from tests.ml.models.toydata import toy_data
 
@@ -101,14 +102,14 @@ def test_callback_exception_cancels_training():
 
     model = XDeepFMRecommender(TrainConfig(**SMALL))
     with pytest.raises(Cancelled):
-        model.fit(toy_data(n_users=40), on_epoch=cancel)
+        fit_transfer(model, toy_data(n_users=40), on_epoch=cancel)
 
 
 def test_too_small_dataset():
     data = toy_data(n_users=4)
     model = XDeepFMRecommender(TrainConfig(**{**SMALL, "epochs_pretrain": 0, "min_finetune_examples": 20}))
     with pytest.raises(DatasetTooSmall, match="fine-tuning needs at least 20 target-domain interactions, got 6"):
-        model.fit(data)
+        fit_transfer(model, data)
 
 
 def test_frozen_shared_fields_do_not_move_in_the_first_epoch():
