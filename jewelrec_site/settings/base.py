@@ -169,6 +169,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Jobs whose worker died (killed, machine lost) are requeued or failed, never left "running".
     "recover-stale-jobs": {"task": "recommender.tasks.maintenance.recover_stale_jobs_task", "schedule": 60.0},
+    # The heuristic blend (served while no trained version is active) reads fresh statistics.
+    "heuristic-blend-refresh": {"task": "recommender.tasks.maintenance.heuristic_blend_refresh_task",
+                                "schedule": 24 * 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from recommender.serving.scenarios import MAX_K
+from recommender.serving.scenarios import CHANNELS, MAX_K
 
 ID_MAX = 128
 
@@ -16,16 +16,30 @@ class KField(serializers.IntegerField):
         super().__init__(**kwargs)
 
 
+class ChannelField(serializers.ChoiceField):
+    """The sales channel the request comes from; without it, the customer's own events say."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "online or store: popularity is read in this channel (default: the "
+                                       "customer's own channel mix)")
+        kwargs.setdefault("error_messages", {"invalid_choice": f"channel must be one of {', '.join(CHANNELS)}; "
+                                                               "got \"{input}\"."})
+        super().__init__(choices=CHANNELS, **kwargs)
+
+
 class HomeQuerySerializer(serializers.Serializer):
     customer_id = serializers.CharField(required=False, max_length=ID_MAX, allow_blank=False)
     k = KField()
     type = serializers.CharField(required=False, max_length=64, help_text="ring, earring, necklace, bracelet…")
+    channel = ChannelField()
 
 
 class CustomerQuerySerializer(serializers.Serializer):
     customer_id = serializers.CharField(max_length=ID_MAX)
     k = KField()
     type = serializers.CharField(required=False, max_length=64)
+    channel = ChannelField()
 
 
 class CrossSellInputSerializer(serializers.Serializer):
@@ -33,6 +47,7 @@ class CrossSellInputSerializer(serializers.Serializer):
     items = serializers.ListField(child=serializers.CharField(max_length=ID_MAX), min_length=1, max_length=100)
     k = KField()
     type = serializers.CharField(required=False, max_length=64)
+    channel = ChannelField()
 
 
 class FeedQuerySerializer(serializers.Serializer):
@@ -40,6 +55,7 @@ class FeedQuerySerializer(serializers.Serializer):
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_K, default=20)
     cursor = serializers.CharField(required=False, max_length=20000)
     type = serializers.CharField(required=False, max_length=64)
+    channel = ChannelField()
 
 
 class SimilarQuerySerializer(serializers.Serializer):

@@ -65,7 +65,8 @@ class StorefrontView(APIView):
 
 
 def _req(data: dict) -> scenarios.Request:
-    return scenarios.Request(customer_id=data.get("customer_id"), k=data.get("k", 10), product_type=data.get("type"))
+    return scenarios.Request(customer_id=data.get("customer_id"), k=data.get("k", 10), product_type=data.get("type"),
+                             channel=data.get("channel"))
 
 
 class HomeView(StorefrontView):
@@ -103,7 +104,8 @@ class FeedView(StorefrontView):
                    summary="Endless personalised feed (cursor pagination)")
     def get(self, request):
         data = self.query(s.FeedQuerySerializer)
-        req = scenarios.Request(customer_id=data.get("customer_id"), product_type=data.get("type"))
+        req = scenarios.Request(customer_id=data.get("customer_id"), product_type=data.get("type"),
+                                channel=data.get("channel"))
         return Response(s.render_result(scenarios.feed_page(req, data["page_size"], data.get("cursor"))))
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from recommender.catalog.services import tiers_ensure
+from recommender.ml.data import CHANNEL_CODES
 from recommender.models import Customer, Event, Item
 from recommender.serving.customers import customer_context_invalidate
 
@@ -75,6 +76,14 @@ def parse_identifier(value: Any, field: str, *, max_length: int, required: bool 
         raise EventInvalid(field, f"is longer than {max_length} characters")
     if _CONTROL.search(text):
         raise EventInvalid(field, "contains control characters")
+    return text
+
+
+def parse_channel(value: Any) -> str:
+    """"online", "store", or "" when the storefront does not say."""
+    text = "" if value is None else str(value).strip().lower()
+    if text and text not in CHANNEL_CODES:
+        raise EventInvalid("channel", f"must be one of {', '.join(sorted(CHANNEL_CODES))}; got '{str(value)[:40]}'")
     return text
 
 
@@ -145,7 +154,7 @@ def event_clean(raw: dict[str, Any]) -> CleanEvent:
         event_type=parse_event_type(event_type),
         timestamp=parse_timestamp(raw.get("timestamp")),
         price=parse_event_price(raw.get("price")),
-        channel=parse_identifier(raw.get("channel"), "channel", max_length=32, required=False) or "",
+        channel=parse_channel(raw.get("channel")),
     )
 
 

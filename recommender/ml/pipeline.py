@@ -1,11 +1,21 @@
-"""End to end: splits, baselines, transfer model and ablations, evaluation report.
+"""End to end: the served blend, its seeded evaluation and gate, the transfer model with
+its ablations, the evaluation report.
 
-``run_pipeline(data, config, on_progress)`` evaluates every model under each protocol
-and returns the transfer model trained on the cross-sell protocol's training customers
-as the model to serve. The served model is the evaluated one (not a refit on all data)
-so the reported numbers describe exactly what is served; its training set lacks only
-the 20% test customers and the 15% validation customers used for early stopping. Pass
-``refit_for_serving=True`` to retrain on all interactions with the epoch count chosen
+``run_pipeline(data, config, on_progress)``
+
+1. evaluates the blend procedure against the simple baselines over ``n_seeds`` customer
+   splits on the intent and cross-sell protocols (``evaluation.seeded``) and decides the
+   promotion gate per shopper shape;
+2. trains the transfer xDeepFM on the cross-sell protocol's training customers (as before)
+   and reports it, its ablations, the blend and the blend with the transfer feature on the
+   seed-0 split with paired bootstrap intervals;
+3. builds the served blend: statistics on every interaction, weights by k-fold over every
+   customer, the transfer feature's weight chosen on the validation customers the transfer
+   model never saw. A shape whose blend did not beat the best baseline serves channel
+   popularity (the best baseline) instead: a model that does not earn its place never serves.
+
+The transfer model is the evaluated one (not a refit on all data); pass
+``refit_for_serving=True`` to retrain it on all interactions with the epoch count chosen
 by early stopping (the refit itself is then unevaluated; the report says so).
 
     python -m recommender.ml.pipeline --data-dir /work/shared/datasets/hm-jewelry
@@ -33,8 +43,11 @@ from .models.baselines import (
     PopularityRecommender,
     RecencyPopularityRecommender,
 )
-from .models.xdeepfm import XDeepFMRecommender
+from .blend.model import SHAPES, BlendRecommender
+from .blend.tuning import fit_blend, tune_transfer_weight
 from .config import TrainConfig
+from .evaluation.seeded import channel_popularity, evaluate_seeded, format_seeded
+from .models.xdeepfm import XDeepFMRecommender
 from .training.transfer import fit_transfer
 
 OnProgress = Callable[[float, str], None]
@@ -44,7 +57,8 @@ BASELINE_NAMES = ("popularity", "recency_popularity", "item_knn", "als", "conten
 
 @dataclass
 class PipelineResult:
-    model: XDeepFMRecommender
+    blend: BlendRecommender  # what serves
+    model: XDeepFMRecommender  # the transfer model (a feature of the blend)
     report: EvaluationReport
     epoch_losses: dict[str, list[dict[str, Any]]]  # "<protocol>/<model>" -> per-epoch records
     timings: dict[str, float]  # seconds per stage
@@ -52,6 +66,10 @@ class PipelineResult:
     data_summary: dict[str, Any]
     served_model_note: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)  # report.to_dict()
+    seeded: dict[str, Any] = field(default_factory=dict)  # evaluation.seeded table with the gate
+
+    def summary_text(self) -> str:
+        return format_seeded(self.seeded) + "\n\n" + self.report.to_text()
 
 
 def _baselines(seed: int, threads: int) -> dict[str, Recommender]:
@@ -75,8 +93,10 @@ def run_pipeline(
     test_fraction: float = 0.2,
     refit_for_serving: bool = False,
     threads: int = 2,
+    n_seeds: int = 10,
+    folds: int = 5,
 ) -> PipelineResult:
-    """Pretrain + fine-tune + evaluate with all baselines (and ablations) on each protocol."""
+    """Seeded evaluation + gate, transfer model + ablations, the served blend (see module doc)."""
     config = config or TrainConfig()
     progress = on_progress or (lambda p, m: None)
     timings: dict[str, float] = {}
@@ -89,6 +109,13 @@ def run_pipeline(
         data.items.set_vectors(*content_vectors_from_attributes(data.items, seed=config.seed))
         timings["content_vectors"] = time.perf_counter() - t
 
+    # 1. the blend against the baselines over seeded splits (the gate reads this)
+    t = time.perf_counter()
+    seeded = evaluate_seeded(data, seeds=tuple(range(n_seeds)), folds=folds,
+                             on_progress=lambda f, m: progress(0.4 * f, f"seeded evaluation: {m}"))
+    timings["seeded_evaluation"] = time.perf_counter() - t
+    progress(0.4, "seeded evaluation: " + seeded["gate"]["reason"])
+
     plan: list[tuple[str, str, TrainConfig, bool]] = [(TRANSFER, "transfer", config, True)]
     if ablations:
         plan += [
@@ -97,6 +124,9 @@ def run_pipeline(
         ]
     n_steps = len(protocols) * (1 + len(plan))
     step = 0
+    report_progress = progress
+    progress = lambda f, m: report_progress(0.4 + 0.45 * f, m)  # noqa: E731 - steps 2 of 3
+    transfer_val: ProtocolSplit | None = None
     served: XDeepFMRecommender | None = None
     served_note = ""
     for protocol in protocols:
@@ -136,11 +166,25 @@ def run_pipeline(
             timings[f"{protocol}/fit/{name}"] = time.perf_counter() - t_m
             step += 1
             if protocol == "cross_sell" and name == TRANSFER:
-                served = model
+                served, transfer_val = model, val
+        # the blend on the same split, alone and with the transfer model as a feature
+        shape = "cross_sell" if protocol == "cross_sell" else "intent"
+        models["channel_popularity"] = channel_popularity().fit(data, split.train).for_shape(shape)
+        blend = fit_blend(data, split.train, folds=folds, seed=config.seed, shapes=(shape,))
+        models["blend"] = blend.for_shape(shape)
+        trained = models.get(TRANSFER)
+        if isinstance(trained, XDeepFMRecommender) and history_domain == "source":
+            with_transfer = BlendRecommender(dict(blend.weights), half_life_days=blend.half_life_days)
+            with_transfer.tables, with_transfer.scales, with_transfer.tuning = blend.tables, dict(blend.scales), {}
+            tune_transfer_weight(with_transfer, data, {shape: val}, trained.score_many)
+            models["blend_transfer"] = with_transfer.for_shape(shape)
         t = time.perf_counter()
         progress(step / n_steps, f"{protocol}: evaluating {len(models)} models on the full target catalog")
         res = evaluate_models(models, data, split, ks=(10, 20), k_main=config.k)
-        report.add(res, TRANSFER, BASELINE_NAMES, n_resamples=n_resamples, seed=config.seed)
+        report.add(res, "blend_transfer" if "blend_transfer" in models else "blend",
+                   (*BASELINE_NAMES, "channel_popularity"), n_resamples=n_resamples, seed=config.seed)
+        if TRANSFER in models:
+            report.add_comparison(res, TRANSFER, "xdeepfm_scratch_jewelry_only", n_resamples=n_resamples, seed=config.seed)
         timings[f"{protocol}/evaluate"] = time.perf_counter() - t
 
     if served is None:  # cross-sell not requested: serve the last transfer model trained
@@ -153,15 +197,31 @@ def run_pipeline(
         best = [r for r in served.history if r.get("epoch") == "best"]
         epochs = best[0]["restored_epoch"] if best else config.epochs_finetune
         progress(0.99, f"refitting the served model on all interactions ({epochs} fine-tune epochs)")
-        beta = float(served._require().prior_beta)  # the prior weight chosen on validation
+        beta = float(served.network().prior_beta)  # the prior weight chosen on validation
         served = XDeepFMRecommender(config.with_overrides(epochs_finetune=int(epochs), prior_beta=beta), name=TRANSFER)
         fit_transfer(served, data, data.interactions)
         losses["serving/refit"] = served.history
         timings["serving/refit"] = time.perf_counter() - t
         served_note = f"served model = refit on all interactions with {epochs} fine-tune epochs (not itself evaluated)"
+    # 3. the served blend: statistics on everything, weights by k-fold over every customer
+    t = time.perf_counter()
+    report_progress(0.86, "building the served blend on all interactions")
+    blend = fit_blend(data, data.interactions, folds=folds, seed=config.seed)
+    if transfer_val is not None:
+        tune_transfer_weight(blend, data, {"cross_sell": transfer_val}, served.score_many)
+    for shape in SHAPES:
+        if seeded["gate"]["shapes"].get(shape) != "blend":
+            # it did not earn its place for this shape: serve the best simple baseline there
+            blend.weights[shape] = {name: (1.0 if name == "channel_popularity" else 0.0) for name in blend.weights[shape]}
+            blend.tuning.setdefault(shape, {})["served"] = "channel_popularity (the blend did not beat it)"
+        else:
+            blend.tuning.setdefault(shape, {})["served"] = "blend"
+    blend.name = "blend"
+    timings["serving/blend"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t_all
-    progress(1.0, f"done in {timings['total']:.0f}s")
-    return PipelineResult(served, report, losses, timings, config, summarize(data), served_note, report.to_dict())
+    report_progress(1.0, f"done in {timings['total']:.0f}s")
+    metrics = {**report.to_dict(), "seeded": seeded, "gate": seeded["gate"], "blend_weights": blend.weights}
+    return PipelineResult(blend, served, report, losses, timings, config, summarize(data), served_note, metrics, seeded)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,12 +23,12 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
 
+from recommender.ml.data import CHANNEL_CODES, EVENT_WEIGHTS
 from recommender.models import Customer, Event
 
 logger = logging.getLogger(__name__)
 HISTORY_LIMIT = 50
 _EPOCH_KEY = "jr:ctx:epoch"
-EVENT_WEIGHTS = {"view": 0.25, "favorite": 0.5, "add_to_cart": 0.75, "purchase": 1.0}
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,16 @@ class CustomerContext:
     tier_code: str = "none"
     history: list[HistoryEntry] = field(default_factory=list)  # most recent first, one per item
     purchased_pks: set[int] = field(default_factory=set)
+    # Share of the customer's recent events in the online channel (0 = store), None = no
+    # channel known. A request's own ``channel`` overrides it (``with_channel``).
+    online_share: float | None = None
+
+    def with_channel(self, channel: str | None) -> "CustomerContext":
+        """This context as seen from a request placed in ``channel`` ("online" or "store")."""
+        if not channel:
+            return self
+        return CustomerContext(self.external_id, self.known, self.tier_rank, self.tier_code, self.history,
+                               self.purchased_pks, 1.0 if channel == "online" else 0.0)
 
     @property
     def is_member(self) -> bool:
@@ -57,7 +67,7 @@ class CustomerContext:
 
 
 _HISTORY_COLUMNS = ("item_id", "item__external_id", "item__title", "item__product_type", "item__is_jewelry",
-                    "event_type", "customer__tier__rank", "customer__tier__code")
+                    "event_type", "customer__tier__rank", "customer__tier__code", "channel")
 
 
 @functools.lru_cache(maxsize=8)
@@ -158,7 +168,11 @@ def _context_from_db(external_id: str, history_limit: int) -> CustomerContext:
     history: list[HistoryEntry] = []
     seen: dict[int, int] = {}
     purchased: set[int] = set()
-    for item_pk, ext, title, ptype, is_jewelry, etype, _, _ in rows:
+    channels = [CHANNEL_CODES.get(row[8] or "", 0) for row in rows]
+    known_channels = [c for c in channels if c]
+    online = (sum(c == CHANNEL_CODES["online"] for c in known_channels) / len(known_channels)
+              if known_channels else None)
+    for item_pk, ext, title, ptype, is_jewelry, etype, _, _, _ in rows:
         if etype == Event.Type.PURCHASE:
             purchased.add(item_pk)
         weight = EVENT_WEIGHTS.get(etype, 0.25)
@@ -178,6 +192,7 @@ def _context_from_db(external_id: str, history_limit: int) -> CustomerContext:
         tier_code=tier_code or "none",
         history=history,
         purchased_pks=purchased,
+        online_share=online,
     )
 
 

@@ -12,9 +12,13 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 
+from recommender.artifacts import BLEND_DIR, TRANSFER_DIR, heuristic_root
+from recommender.ml.common.artifacts import pointer_read
 from recommender.models import ModelVersion
 
+from .blend_ranker import BlendRanker
 from .catalog import serving_catalog
 from .housekeeping import Housekeeper, housekeeper
 from .rankers import Ranker
@@ -27,7 +31,7 @@ MAX_CACHED_VERSIONS = 3
 class _ModelHolder:
     def __init__(self, keeper: Housekeeper = housekeeper) -> None:
         self._active: Ranker | None = None
-        self._active_id: int | None = None
+        self._active_id: int | str | None = None  # a version's id, or "heuristic:<name>"
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._named: OrderedDict[str, Ranker] = OrderedDict()
@@ -58,7 +62,7 @@ class _ModelHolder:
                 return self._active
             row = ModelVersion.objects.filter(is_active=True).only("id", "name", "artifact_dir", "model_type").first()
             if row is None:
-                self._active, self._active_id = None, None
+                self._load_heuristic()
             elif row.id != self._active_id:
                 try:
                     ranker = _load(row)
@@ -68,6 +72,23 @@ class _ModelHolder:
                     self._active, self._active_id = ranker, row.id  # the atomic swap
             self._checked_at = time.monotonic()
             return self._active
+
+    def _load_heuristic(self) -> None:
+        """No trained version is active: the published heuristic blend serves (or, before
+        the first one is built, nothing, and the scenarios fall back to popularity)."""
+        pointer = pointer_read(heuristic_root())
+        key = f"heuristic:{pointer['name']}" if pointer else None
+        if key is None:
+            self._active, self._active_id = None, None
+        elif key != self._active_id:
+            try:
+                ranker = BlendRanker.load(pointer["name"], pointer["path"])
+            except Exception:  # noqa: BLE001 - a broken artefact must not take serving down
+                logger.exception("could not load the heuristic blend %s", pointer.get("name"))
+                if not isinstance(self._active_id, str):
+                    self._active, self._active_id = None, None
+            else:
+                self._active, self._active_id = ranker, key
 
     def named(self, name: str) -> Ranker | None:
         with self._lock:
@@ -91,6 +112,11 @@ class _ModelHolder:
 
 
 def _load(row: ModelVersion) -> Ranker:
+    """A version's ranker: its blend (with the transfer model when the blend uses it), or for
+    versions trained before the blend, the transfer model alone."""
+    folder = Path(row.artifact_dir or "")
+    if (folder / BLEND_DIR).is_dir():
+        return BlendRanker.load(row.name, folder / BLEND_DIR, folder / TRANSFER_DIR)
     from .model_ranker import ModelRanker
 
     return ModelRanker.load(row)

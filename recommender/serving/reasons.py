@@ -1,8 +1,13 @@
-"""Short human-readable reasons, computed from real signals for the k items shown."""
+"""Short human-readable reasons, computed from real signals for the k items shown.
+
+A ranked scenario's reason names the source that really put the item there (the ranker's
+``explain``), with evidence from this shopper's own history or basket: never a category the
+shopper did not touch, never the title of an item the caller may not see.
+"""
 from __future__ import annotations
 
 from .catalog import ServingCatalog
-from .customers import CustomerContext
+from .customers import CustomerContext, HistoryEntry
 
 _VERBS = {"purchase": "bought", "add_to_cart": "added to your bag", "favorite": "saved", "view": "viewed"}
 SIMILARITY_THRESHOLD = 0.55
@@ -37,10 +42,78 @@ def reasons_for(
     # Every shown row against every history (and cart) row in one product, not one per row.
     hist_match = _best_matches(catalog, rows, hist_rows)
     cart_match = _best_matches(catalog, rows, cart_rows) if scenario == "cross_sell" and cart else {}
+    sources = context.get("sources") or {}
+    evidence = _visible_evidence(catalog, ctx, cart)
     for row in rows:
-        out.append(_reason(scenario, catalog, ctx, row, pinned, explore, context, hist_match, hist_entries,
-                           source_types, cart, cart_match))
+        text = None
+        if row not in pinned and row not in explore and row in sources:
+            text = _source_reason(scenario, catalog, ctx, sources[row], evidence)
+        out.append(text or _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_match, hist_entries,
+                                   source_types, cart, cart_match))
     return out
+
+
+def _visible_evidence(catalog: ServingCatalog, ctx: CustomerContext, cart: list[dict]) -> dict[int, tuple[str, str]]:
+    """(title, how the shopper touched it) of the history and basket items a reason may name:
+    an exclusive item above the caller's tier is never named."""
+    out: dict[int, tuple[str, str]] = {}
+    for h in ctx.history:
+        if _visible(catalog, ctx, h.item_pk):
+            out[h.item_pk] = (h.title, _VERBS.get(h.event_type, "viewed"))
+    for c in cart:
+        if _visible(catalog, ctx, c["id"]):
+            out[c["id"]] = (c["title"], "in your bag")
+    return out
+
+
+def _visible(catalog: ServingCatalog, ctx: CustomerContext, item_pk: int) -> bool:
+    row = catalog.pk_row.get(item_pk)
+    # non-jewelry is never exclusive; a jewel the catalog no longer shows is not named
+    return row is None or int(catalog.tier_rank[row]) <= ctx.tier_rank
+
+
+def _touched(title: str, how: str) -> str:
+    return f"the {title} {how}" if how == "in your bag" else f"the {title} you {how}"
+
+
+_CHANNEL_WORDS = {True: "in online orders", False: "in our stores"}
+
+
+def _source_reason(scenario: str, catalog: ServingCatalog, ctx: CustomerContext, reason, evidence) -> str | None:
+    """The sentence for a blend source; None lets the generic reasons answer."""
+    source = reason.source
+    item = evidence.get(reason.evidence_pk) if reason.evidence_pk is not None else None
+    if source in ("co_jewelry", "co_purchase") and item:
+        return f"Often bought with {_touched(*item)}"
+    if source == "content" and item:
+        return f"Similar to {_touched(*item)}"
+    if source == "type_affinity" and item:
+        return f"Because you {item[1]} the {item[0]}" if item[1] != "in your bag" else f"Goes with {_touched(*item)}"
+    if source == "colour_affinity" and item:
+        return f"The same colour as {_touched(*item)}"
+    if source == "department_affinity":
+        latest = _latest(ctx, jewelry=False)
+        if latest is not None:
+            return f"Popular with customers who buy {_plural(latest.product_type)}, like you"
+    if source == "colour_match":
+        return "Picked to go with the colours you shop"
+    if source == "segment_affinity":
+        return "Popular with shoppers of the lines you buy"
+    if source == "price_affinity":
+        return "In the price range you usually shop"
+    if source == "trending":
+        return "Trending this week"
+    if source == "transfer":
+        return "Picked for you from everything you shop"
+    if source == "channel_popularity":
+        if ctx.online_share is None:
+            return "Popular this week"
+        return f"Popular {_CHANNEL_WORDS[ctx.online_share >= 0.5]} this week"
+    return None
+
+
+def _latest(ctx: CustomerContext, *, jewelry: bool) -> HistoryEntry | None:
+    return next((h for h in ctx.history if h.is_jewelry == jewelry and h.product_type), None)
 
 
 def _best_matches(catalog: ServingCatalog, rows: list[int], others: list[int]) -> dict[int, tuple[int, float]]:
@@ -91,8 +164,6 @@ def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_match, h
         item_tier = catalog.tier_code[row] or ctx.tier_code
         above = "" if item_tier == ctx.tier_code else " and above"
         return f"Reserved for {item_tier.title()} members{above}"
-    if co_types and source_types:
-        return f"Popular with customers who bought {_plural(co_types[0])}"
     if catalog.buyers[row] > 0:
         return "Popular this week"
     return "Picked for you"

@@ -13,7 +13,9 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Q
 
+from recommender.ml.data import EVENT_WEIGHTS
 from recommender.models import Item, RecommenderSettings
 
 from . import reasons as reason_mod
@@ -41,6 +43,24 @@ class Request:
     k: int = 10
     product_type: str | None = None
     model_version: str | None = None
+    channel: str | None = None  # "online" or "store"; None = inferred from the customer's events
+
+
+CHANNELS = ("online", "store")
+
+
+def check_channel(channel: str | None) -> str | None:
+    if channel in (None, ""):
+        return None
+    if channel not in CHANNELS:
+        raise DomainError(f"channel must be one of {', '.join(CHANNELS)}; got '{channel}'.", field="channel",
+                          code="invalid_choice")
+    return channel
+
+
+def _context(req: Request) -> CustomerContext:
+    """The customer's context as seen from this request's channel."""
+    return customer_context(req.customer_id).with_channel(check_channel(req.channel))
 
 
 def check_k(k: int, field: str = "k") -> int:
@@ -101,6 +121,8 @@ def _finish(
     personalised: bool,
     reason_context: dict | None = None,
     extras: dict | None = None,
+    ranker: Ranker | None = None,
+    cart_rows: list[int] | None = None,
 ) -> RecommendationResult:
     rules = rules_active(scenario)
     rules_apply_exclusions(rules, catalog, eligible)
@@ -118,7 +140,8 @@ def _finish(
     missing = [row for row in order if row not in score_of]  # pinned from outside the candidates
     if missing:
         score_of.update(zip(missing, rules_apply_scores(rules, catalog, scores, np.array(missing), finite).tolist()))
-    texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context or {})
+    reason_context = {**(reason_context or {}), "sources": _sources(ranker, catalog, ctx, order, cart_rows, scenario)}
+    texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context)
     items = [_item(catalog, row, score_of[row], texts[i]) for i, row in enumerate(order)]
     return RecommendationResult(
         scenario=scenario,
@@ -128,6 +151,15 @@ def _finish(
         customer_known=ctx.known,
         extras=extras or {},
     )
+
+
+def _sources(ranker: Ranker | None, catalog: ServingCatalog, ctx: CustomerContext, rows: list[int],
+             cart_rows: list[int] | None, scenario: str) -> dict:
+    """The ranker's own account of why each shown row is there (blend rankers give one)."""
+    explain = getattr(ranker, "explain", None)
+    if explain is None or not rows:
+        return {}
+    return explain(catalog, ctx, rows, cart_rows=list(cart_rows or []), scenario=scenario)
 
 
 def _item(catalog: ServingCatalog, row: int, score: float, reason: str) -> RecommendedItem:
@@ -156,12 +188,12 @@ def recommend_home(req: Request) -> RecommendationResult:
     """Homepage and category pages: personalised jewelry, optionally of one type."""
     k = check_k(req.k)
     catalog = serving_catalog()
-    ctx = customer_context(req.customer_id)
+    ctx = _context(req)
     eligible = eligibility(catalog, ctx, product_type=req.product_type)
-    ranker = _ranker(req.model_version) if _personalised(ctx) else PopularityContentRanker()
+    ranker = _ranker(req.model_version)
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="home")
     return _finish("home", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
-                   personalised=_personalised(ctx))
+                   personalised=_personalised(ctx), ranker=ranker)
 
 
 def recommend_cross_sell(req: Request, item_ids: list[str]) -> RecommendationResult:
@@ -169,19 +201,23 @@ def recommend_cross_sell(req: Request, item_ids: list[str]) -> RecommendationRes
     k = check_k(req.k)
     if not item_ids:
         raise DomainError("items must list at least one item id.", field="items", code="required")
-    known = set(Item.objects.filter(external_id__in=item_ids).values_list("external_id", flat=True))
+    ctx = _context(req)
+    # A member-only item is unknown to everyone below its tier: its title would leak in the reasons.
+    known = set(Item.objects.filter(external_id__in=item_ids)
+                .filter(Q(exclusive_tier__isnull=True) | Q(exclusive_tier__rank__lte=ctx.tier_rank))
+                .values_list("external_id", flat=True))
     missing = [i for i in item_ids if i not in known]
     if missing:
         raise NotFoundError(f"Unknown item id '{missing[0]}'.", field="items", code="unknown_item")
     catalog = serving_catalog()
-    ctx = customer_context(req.customer_id)
     cart_rows = catalog.rows_for(item_ids)
     cart_context = _cart_context(item_ids)
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=cart_rows)
     ranker = _ranker(req.model_version)
-    scores = ranker.score(catalog, _with_cart_history(ctx, cart_context), cart_rows=cart_rows, scenario="cross_sell")
-    return _finish("cross_sell", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
-                   personalised=True, reason_context={"cart": cart_context})
+    shopper = _with_cart_history(ctx, cart_context)
+    scores = ranker.score(catalog, shopper, cart_rows=cart_rows, scenario="cross_sell")
+    return _finish("cross_sell", catalog, shopper, scores, eligible, k, ranker_version=ranker.version,
+                   personalised=True, reason_context={"cart": cart_context}, ranker=ranker, cart_rows=cart_rows)
 
 
 def _cart_context(item_ids: list[str]) -> list[dict]:
@@ -193,11 +229,12 @@ def _with_cart_history(ctx: CustomerContext, cart: list[dict]) -> CustomerContex
     """The cart counts as the freshest history: what is in it says what the shopper wants now."""
     from .customers import HistoryEntry
 
-    entries = [HistoryEntry(c["id"], c["external_id"], c["title"], c["product_type"], c["is_jewelry"], "add_to_cart", 0.75)
-               for c in cart]
+    entries = [HistoryEntry(c["id"], c["external_id"], c["title"], c["product_type"], c["is_jewelry"], "add_to_cart",
+                            EVENT_WEIGHTS["add_to_cart"]) for c in cart]
     seen = {e.item_pk for e in entries}
     merged = entries + [h for h in ctx.history if h.item_pk not in seen]
-    return CustomerContext(ctx.external_id, ctx.known, ctx.tier_rank, ctx.tier_code, merged, ctx.purchased_pks)
+    return CustomerContext(ctx.external_id, ctx.known, ctx.tier_rank, ctx.tier_code, merged, ctx.purchased_pks,
+                           ctx.online_share)
 
 
 def recommend_member_exclusive(req: Request) -> RecommendationResult:
@@ -206,7 +243,7 @@ def recommend_member_exclusive(req: Request) -> RecommendationResult:
     if not req.customer_id:
         raise DomainError("customer_id is required for member-exclusive recommendations.", field="customer_id",
                           code="required")
-    ctx = customer_context(req.customer_id)
+    ctx = _context(req)
     if not ctx.known:
         raise NotFoundError(f"Unknown customer '{req.customer_id}'.", field="customer_id", code="unknown_customer")
     if not ctx.is_member:
@@ -217,7 +254,7 @@ def recommend_member_exclusive(req: Request) -> RecommendationResult:
     ranker = _ranker(req.model_version)
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="member_exclusive")
     return _finish("member_exclusive", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
-                   personalised=_personalised(ctx), extras={"tier": ctx.tier_code})
+                   personalised=_personalised(ctx), extras={"tier": ctx.tier_code}, ranker=ranker)
 
 
 def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) -> RecommendationResult:
@@ -278,11 +315,11 @@ def feed_page(req: Request, page_size: int, cursor: str | None) -> Recommendatio
     """
     page_size = check_k(page_size, "page_size")
     catalog = serving_catalog()
-    ctx = customer_context(req.customer_id)
+    ctx = _context(req)
     state = _decode_cursor(cursor) if cursor else {"seen": [], "page": 0, "seed": _feed_seed(req.customer_id)}
     seen_rows = [catalog.pk_row[pk] for pk in state["seen"] if pk in catalog.pk_row]
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=seen_rows)
-    ranker = _ranker(req.model_version) if _personalised(ctx) else PopularityContentRanker()
+    ranker = _ranker(req.model_version)
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="feed")
     rules = rules_active("feed")
     rules_apply_exclusions(rules, catalog, eligible)
@@ -300,7 +337,8 @@ def feed_page(req: Request, page_size: int, cursor: str | None) -> Recommendatio
         page_rows.insert(min(len(page_rows), 2 + i * 5), row)
     page_rows, pinned = (rules_apply_pins(rules, catalog, page_rows, eligible, page_size)
                          if state["page"] == 0 else (page_rows[:page_size], set()))
-    texts = reason_mod.reasons_for("feed", catalog, ctx, page_rows, pinned, {"explore": set(explore)})
+    texts = reason_mod.reasons_for("feed", catalog, ctx, page_rows, pinned, {
+        "explore": set(explore), "sources": _sources(ranker, catalog, ctx, page_rows, [], "feed")})
     items = [_item(catalog, row, float(adjusted[row]), texts[i]) for i, row in enumerate(page_rows)]
     served = state["seen"] + [int(catalog.item_pk[r]) for r in page_rows]
     exhausted = len(page_rows) < page_size or int(eligible.sum()) <= len(page_rows)

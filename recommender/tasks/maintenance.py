@@ -18,3 +18,12 @@ def recover_stale_jobs_task() -> list[int]:
     from recommender.jobs.services import jobs_recover_stale
 
     return [job.pk for job in jobs_recover_stale()]
+
+
+@shared_task(name="recommender.tasks.maintenance.heuristic_blend_refresh_task")
+def heuristic_blend_refresh_task() -> dict:
+    """Refit the heuristic blend's statistics (what serves before a trained version is
+    active); beat runs it daily. Idempotent: each run publishes a fresh build."""
+    from recommender.training.heuristic import heuristic_blend_refresh
+
+    return heuristic_blend_refresh()

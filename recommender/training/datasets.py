@@ -11,6 +11,7 @@ import numpy as np
 
 from recommender.catalog.features import ITEM_VALUE_FIELDS, item_attribute_values, item_vectors_for
 from recommender.ml.data import (  # noqa: F401 - DatasetTooSmall is re-exported for callers
+    CHANNEL_CODES,
     EVENT_TYPES,
     DatasetTooSmall,
     EVENT_WEIGHTS,
@@ -32,7 +33,8 @@ def recdata_from_db(*, until: datetime | None = None, min_target_interactions: i
     events = Event.objects.all()
     if until is not None:
         events = events.filter(timestamp__lte=until)
-    ev = list(events.order_by("id").values_list("customer_id", "item_id", "timestamp", "event_type").iterator(chunk_size=20000))
+    ev = list(events.order_by("id").values_list("customer_id", "item_id", "timestamp", "event_type", "channel")
+              .iterator(chunk_size=20000))
     item_pks_in_events = {e[1] for e in ev}
     # One scan filtered in Python: an IN list of ~30k ids would exceed SQLite's variable limit.
     item_rows = [
@@ -74,6 +76,7 @@ def recdata_from_db(*, until: datetime | None = None, min_target_interactions: i
         timestamp=np.fromiter((int(e[2].timestamp()) for e in ev), dtype=np.int64, count=n),
         weight=np.fromiter((EVENT_WEIGHTS.get(e[3], 0.25) for e in ev), dtype=np.float32, count=n),
         event_type=np.fromiter((EVENT_TYPES.index(e[3]) for e in ev), dtype=np.int8, count=n),
+        channel=np.fromiter((CHANNEL_CODES.get(e[4] or "", 0) for e in ev), dtype=np.int8, count=n),
     )
     data = RecData(users=users, items=items, interactions=interactions, n_tiers=4)
     n_target = int(items.is_target[interactions.item_idx].sum()) if n else 0

@@ -1,8 +1,9 @@
 """Training runs: start, execute, record. Every run is a ModelVersion row.
 
-A run never touches the active version unless it finishes and auto-promotion is on and
-it is at least as good as the active one on the same protocol; a failed or killed run
-leaves its row ``failed`` (or ``training``, which a rerun of the task picks up again).
+A run never touches the active version unless it finishes, auto-promotion is on and its
+evaluation passed the gate (it beat the best simple baseline by more than the spread
+between seeded splits; see ``ml.evaluation.seeded``); a failed or killed run leaves its row
+``failed`` (or ``training``, which a rerun of the task picks up again).
 """
 from __future__ import annotations
 
@@ -17,17 +18,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from recommender.artifacts import BLEND_DIR, TRANSFER_DIR, model_version_root
 from recommender.jobs.services import JobReporter, job_create, job_enqueue
 from recommender.models import Job, ModelVersion, PromotionEvent, RecommenderSettings
 
 from .datasets import recdata_from_db
-from .registry import model_version_active, model_version_promote
+from .registry import model_version_promote
 
 logger = logging.getLogger(__name__)
 
-PROMOTION_PROTOCOL = "cross_sell"
-PROMOTION_MODEL = "xdeepfm_transfer"
-PROMOTION_METRIC = "ndcg@10"
 
 
 class TrainingConfigError(ValueError):
@@ -59,20 +58,20 @@ def training_config(overrides: dict[str, Any] | None = None):
 
 def _version_name() -> str:
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    name, n = f"xdeepfm-{stamp}", 1
+    name, n = f"blend-{stamp}", 1
     while ModelVersion.objects.filter(name=name).exists():
         n += 1
-        name = f"xdeepfm-{stamp}-{n}"
+        name = f"blend-{stamp}-{n}"
     return name
 
 
 def training_run_start(*, config: dict[str, Any] | None = None, user=None, scheduled: bool = False,
-                       fast: bool = False, promote_if_first: bool = False) -> ModelVersion:
+                       fast: bool = False, send: bool = True) -> ModelVersion:
     """Queue a training run on the training queue. One run at a time.
 
-    ``fast`` skips the ablations and shrinks the bootstrap (previews and tests); the
-    numbers it records say so. ``promote_if_first`` promotes the result when no version is
-    active yet (the demo's first run), never replacing an active one.
+    ``fast`` skips the ablations, evaluates over 3 seeded splits instead of 10 and shrinks
+    the bootstrap (previews and tests); the numbers it records say so. ``send=False`` creates
+    the rows without queueing the task (``train --sync`` runs it in the calling process).
     """
     cfg = training_config(config)
     with transaction.atomic():
@@ -80,27 +79,16 @@ def training_run_start(*, config: dict[str, Any] | None = None, user=None, sched
         if running is not None:
             raise TrainingAlreadyRunning(running)
         job = job_create(kind=Job.Kind.TRAIN, user=user,
-                         params={"config": cfg.to_dict(), "scheduled": scheduled, "fast": fast,
-                                 "promote_if_first": promote_if_first})
+                         params={"config": cfg.to_dict(), "scheduled": scheduled, "fast": fast})
         version = ModelVersion.objects.create(name=_version_name(), job=job, config=cfg.to_dict(),
                                               status=ModelVersion.Status.TRAINING)
-        job_enqueue(job)
+        if send:
+            job_enqueue(job)
     return version
 
 
 def _artifact_dir(version: ModelVersion) -> Path:
-    return Path(settings.JEWELREC_ARTIFACT_DIR) / "models" / version.name
-
-
-def _headline(metrics: dict) -> float | None:
-    try:
-        return float(metrics[PROMOTION_PROTOCOL]["models"][PROMOTION_MODEL][PROMOTION_METRIC])
-    except (KeyError, TypeError, ValueError):
-        pass
-    try:
-        return float(metrics[PROMOTION_PROTOCOL][PROMOTION_MODEL][PROMOTION_METRIC])
-    except (KeyError, TypeError, ValueError):
-        return None
+    return model_version_root() / version.name
 
 
 def training_job_failed(job: Job) -> None:
@@ -141,12 +129,15 @@ def training_job_run(job: Job, reporter: JobReporter) -> dict[str, Any]:
         fast = bool(job.params.get("fast"))
         result = run_pipeline(data, TrainConfig.from_dict(version.config), on_progress,
                               ablations=not fast, n_resamples=200 if fast else 1000,
-                              threads=max(1, settings.JEWELREC_TORCH_THREADS or 2))
+                              threads=max(1, settings.JEWELREC_TORCH_THREADS or 2),
+                              n_seeds=3 if fast else 10, folds=3 if fast else 5)
         reporter(0.96, "Saving artifacts", log=True)
+        reporter.log(result.seeded["gate"]["reason"])
         folder = _artifact_dir(version)
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        result.model.save(tmp)
+        result.blend.save(tmp / BLEND_DIR)
+        result.model.save(tmp / TRANSFER_DIR)
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
         version.metrics = {**result.metrics, "served_model_note": result.served_model_note,
@@ -163,28 +154,30 @@ def training_job_run(job: Job, reporter: JobReporter) -> dict[str, Any]:
             finished_at=timezone.now(), duration_seconds=time.monotonic() - started)
         raise
     promoted = _maybe_auto_promote(version)
-    if not promoted and job.params.get("promote_if_first") and model_version_active() is None:
-        model_version_promote(version, action=PromotionEvent.Action.AUTO_PROMOTE, note="first version")
-        promoted = True
-    headline = _headline(version.metrics)
-    message = f"{version.name} trained in {version.duration_seconds:.0f}s"
-    if headline is not None:
-        message += f"; cross-sell NDCG@10 {headline:.4f}"
+    message = f"{version.name} trained in {version.duration_seconds:.0f}s; {gate_verdict(version.metrics)['reason']}"
     if promoted:
-        message += "; auto-promoted"
+        message += " Auto-promoted."
     return {"version": version.name, "message": message, "promoted": promoted}
 
 
+def gate_verdict(metrics: dict | None) -> dict:
+    """The promotion gate's decision recorded with a version, or why there is none."""
+    gate = (metrics or {}).get("gate")
+    if not isinstance(gate, dict) or "passes" not in gate:
+        return {"passes": False, "reason": "This version has no evaluation against the baselines (trained before "
+                                           "the promotion gate existed, or its evaluation failed), so it is not "
+                                           "promoted automatically.", "details": []}
+    return gate
+
+
 def _maybe_auto_promote(version: ModelVersion) -> bool:
+    """Promote only with the setting on and the gate passed; the reason is in the audit note."""
     if not RecommenderSettings.load().auto_promote:
         return False
-    new = _headline(version.metrics)
-    active = model_version_active()
-    old = _headline(active.metrics) if active else None
-    if new is None or (old is not None and new < old):
+    gate = gate_verdict(version.metrics)
+    if not gate["passes"]:
         return False
-    model_version_promote(version, action=PromotionEvent.Action.AUTO_PROMOTE,
-                          note=f"{PROMOTION_PROTOCOL} {PROMOTION_METRIC} {new:.4f} >= {old if old is not None else 'none'}")
+    model_version_promote(version, action=PromotionEvent.Action.AUTO_PROMOTE, note=gate["reason"][:255])
     return True
 
 

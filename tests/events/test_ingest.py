@@ -28,7 +28,7 @@ def items():
 
 def test_valid_events_are_stored_and_unknown_customers_created(items, tiers):
     results = events_ingest([
-        _ev(event_id="e1", price="12.5", channel="web"),
+        _ev(event_id="e1", price="12.5", channel="online"),
         _ev(event_id="e2", type="purchase", item_id="I2", timestamp=datetime(2024, 5, 1, 11, tzinfo=UTC)),
         _ev(type="add_to_cart", timestamp="2024-05-02"),  # no event_id: stored, never de-duplicated
     ])
@@ -36,7 +36,7 @@ def test_valid_events_are_stored_and_unknown_customers_created(items, tiers):
     assert all(r.id for r in results)
     e1 = Event.objects.get(client_event_id="e1")
     assert (e1.event_type, e1.price, e1.channel, e1.timestamp) == (
-        "view", Decimal("12.5"), "web", datetime(2024, 5, 1, 10, tzinfo=UTC)
+        "view", Decimal("12.5"), "online", datetime(2024, 5, 1, 10, tzinfo=UTC)
     )
     assert Event.objects.get(pk=results[2].id).timestamp == datetime(2024, 5, 2, tzinfo=UTC)
     customer = Customer.objects.get(external_id="c1")

@@ -35,7 +35,7 @@ def test_events_file_import_is_all_or_nothing_and_idempotent(tmp_path, tiers):
     good = tmp_path / "events.csv"
     good.write_text(
         "customer_id,item_id,type,timestamp,price,event_id,channel\n"
-        "c1,I1,view,2024-05-01T10:00:00Z,,v1,web\n"
+        "c1,I1,view,2024-05-01T10:00:00Z,,v1,online\n"
         "c1,I2,purchase,2024-05-01 10:05:00,19.9,,store\n"
         "c2,I1,favourite,2024-05-02,,,\n"
     )

@@ -70,8 +70,18 @@ def test_training_run_trains_registers_and_serves(behaviour, settings, tmp_path)
     cross = version.metrics["cross_sell"]
     assert "xdeepfm_transfer" in str(cross) and "popularity" in str(cross)
     assert version.epoch_losses and version.data_snapshot["jewelry_events"] == 80
-    assert (tmp_path / "models" / version.name / "weights.safetensors").exists()
-    assert not list((tmp_path / "models" / version.name).glob("*.pkl"))
+    folder = tmp_path / "models" / version.name
+    assert (folder / "blend" / "weights.safetensors").exists() and (folder / "transfer" / "weights.safetensors").exists()
+    assert not list(folder.rglob("*.pkl"))
+    # the seeded evaluation and the gate's decision, in plain words, belong to the version
+    seeded = version.metrics["seeded"]
+    assert seeded["seeds"] == [0, 1, 2] and set(seeded["protocols"]) == {"intent", "cross_sell"}
+    for protocol in seeded["protocols"].values():
+        assert {"popularity", "channel_popularity", "blend"} <= set(protocol["models"])
+        assert len(protocol["models"]["blend"]["ndcg@10"]["values"]) == 3
+    gate = version.metrics["gate"]
+    assert isinstance(gate["passes"], bool) and gate["reason"].startswith("It ")
+    assert set(gate["shapes"].values()) <= {"blend", "channel_popularity"}
 
     model_version_promote(version)
     model_store_reset()
@@ -85,23 +95,6 @@ def test_training_run_trains_registers_and_serves(behaviour, settings, tmp_path)
     assert "JG-new" in [i.id for i in result.items]
     assert all(np.isfinite(i.score) for i in result.items)
 
-    # A large catalog is ranked in two stages: only retrieved items get the full model score;
-    # a page the retrieved items cannot fill is completed from the rest of the eligible catalog
-    # (below every retrieved item), never left short.
-    from recommender.serving import model_ranker
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(model_ranker, "RETRIEVAL_THRESHOLD", 3)
-        mp.setattr(model_ranker, "RETRIEVAL_N", 4)
-        mp.setattr(model_ranker, "RETRIEVAL_POPULAR", 1)
-        two_stage = scenarios.recommend_home(scenarios.Request(customer_id="cust-0", k=9))
-        assert sorted(i.id for i in two_stage.items) == sorted(i.id for i in result.items)
-        scores = [i.score for i in two_stage.items]
-        assert scores == sorted(scores, reverse=True)
-        # The retrieved ones (4, less any the customer bought) are shifted to >= 1; the rest below.
-        assert 1 <= sum(s >= 1.0 for s in scores) <= 4 and scores[-1] < 1.0
-        top = scenarios.recommend_home(scenarios.Request(customer_id="cust-0", k=2))
-        assert [i.id for i in top.items] == [i.id for i in two_stage.items[:2]]
 
 
 @pytest.mark.django_db

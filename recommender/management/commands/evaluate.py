@@ -1,4 +1,5 @@
-"""Offline evaluation: the transfer model against every baseline, protocols named, nothing registered."""
+"""Offline evaluation: the blend and the transfer model against every baseline, over seeded
+customer splits, with the promotion gate's decision; protocols named, nothing registered."""
 from __future__ import annotations
 
 import json as jsonlib
@@ -10,15 +11,21 @@ from recommender.training.services import TrainingConfigError, training_config
 
 
 class Command(BaseCommand):
-    help = "Evaluate xDeepFM transfer vs baselines and ablations on the database's data (cross-sell and temporal)."
+    help = ("Evaluate the blend (mean ± spread over seeded splits on the intent and cross-sell protocols) and the "
+            "xDeepFM transfer model with its ablations against the baselines on the database's data; print the gate.")
 
     def add_arguments(self, parser):
         parser.add_argument("--config", default="{}", help="hyperparameter overrides as JSON")
         parser.add_argument("--protocol", action="append", choices=["cross_sell", "temporal"])
         parser.add_argument("--no-ablations", action="store_true")
         parser.add_argument("--json", help="also write the full report to this file")
+        parser.add_argument("--seeds", type=int, default=10, help="seeded customer splits (default 10)")
+        parser.add_argument("--folds", type=int, default=5, help="cross-validation folds for the blend's weights")
 
-    def handle(self, *args, config: str, protocol, no_ablations: bool, json: str | None, **options):
+    def handle(self, *args, config: str, protocol, no_ablations: bool, json: str | None, seeds: int, folds: int,
+               **options):
+        if not 1 <= seeds <= 100 or not 2 <= folds <= 20:
+            raise CommandError("--seeds must be from 1 to 100 and --folds from 2 to 20.")
         from recommender.ml.pipeline import run_pipeline
 
         try:
@@ -28,8 +35,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"Data: {snapshot}")
         result = run_pipeline(data, cfg, lambda p, m: self.stdout.write(f"[{p:4.0%}] {m}"),
-                              protocols=protocol or ("cross_sell", "temporal"), ablations=not no_ablations)
-        self.stdout.write(result.report.to_text())
+                              protocols=protocol or ("cross_sell", "temporal"), ablations=not no_ablations,
+                              n_seeds=seeds, folds=folds)
+        self.stdout.write(result.summary_text())
         if json:
             with open(json, "w") as fh:
                 fh.write(_json_dumps(result.metrics))

@@ -22,15 +22,14 @@ class Command(BaseCommand):
         parser.add_argument("--config", default="{}", help='hyperparameter overrides as JSON, e.g. \'{"lr": 0.001}\'')
         parser.add_argument("--fast", action="store_true", help="skip ablations, smaller bootstrap")
         parser.add_argument("--sync", action="store_true", help="run here instead of on the training queue")
-        parser.add_argument("--promote-if-first", action="store_true", help="promote if no version is active")
 
-    def handle(self, *args, config: str, fast: bool, sync: bool, promote_if_first: bool, **options):
+    def handle(self, *args, config: str, fast: bool, sync: bool, **options):
         try:
             overrides = json.loads(config)
         except json.JSONDecodeError as exc:
             raise CommandError(f"--config is not valid JSON: {exc}") from exc
         try:
-            version = training_run_start(config=overrides, fast=fast, promote_if_first=promote_if_first)
+            version = training_run_start(config=overrides, fast=fast, send=not sync)
         except (TrainingConfigError, TrainingAlreadyRunning) as exc:
             raise CommandError(str(exc)) from exc
         if not sync:

@@ -82,3 +82,22 @@ def load_artifact(directory: str | os.PathLike, kind: str) -> tuple[dict[str, np
     if tensors_digest(tensors) != meta.get("digest"):
         raise ArtifactError(f"{d}: weights do not match the digest in {META_FILE}")
     return tensors, meta
+
+
+POINTER_FILE = "CURRENT.json"
+
+
+def pointer_write(root: str | os.PathLike, info: dict[str, Any]) -> None:
+    """Point ``root/CURRENT.json`` at a published artefact, atomically: readers see the old
+    pointer or the new one, never half of either."""
+    r = Path(root)
+    r.mkdir(parents=True, exist_ok=True)
+    _atomic_write(r / POINTER_FILE, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
+
+
+def pointer_read(root: str | os.PathLike) -> dict[str, Any] | None:
+    """The published artefact's pointer, or None when nothing was published (or it is unreadable)."""
+    try:
+        return json.loads((Path(root) / POINTER_FILE).read_text())
+    except (OSError, ValueError):
+        return None

@@ -23,7 +23,11 @@ class ProtocolResult:
 
 def test_contexts(data: RecData, split: ProtocolSplit) -> list[UserContext]:
     """Scoring inputs for the test customers: history only, no user id (they are unseen)."""
-    return [UserContext(history=h, tier=int(data.users.tier[u])) for u, h in zip(split.test_users, split.test_histories)]
+    share = split.test_online_share if split.test_online_share is not None else np.full(split.n_test, np.nan)
+    at = split.test_at if split.test_at is not None else np.zeros(split.n_test, np.int64)
+    return [UserContext(history=h, tier=int(data.users.tier[u]),
+                        online_share=None if np.isnan(s) else float(s), at=int(t) or None)
+            for u, h, s, t in zip(split.test_users, split.test_histories, share, at)]
 
 
 def evaluate_model(
@@ -32,6 +36,11 @@ def evaluate_model(
     """Rank the FULL candidate catalog for every test customer; metrics + per-user NDCG@k_main."""
     users = test_contexts(data, split)
     scores = model.score_many(users, split.candidates)
+    if split.exclude_history:
+        scores = np.array(scores, dtype=np.float64)
+        col = {int(c): j for j, c in enumerate(split.candidates)}
+        for i, h in enumerate(split.test_histories):
+            scores[i, [col[int(x)] for x in h if int(x) in col]] = -np.inf
     ranked = rank_many(scores, split.candidates, max(max(ks), k_main))
     metrics = ranking_metrics(ranked, split.test_relevant, split.candidates, split.cold_items(data), ks)
     metrics["n_test_users"] = len(users)

@@ -28,6 +28,8 @@ class EvaluationReport:
     results: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
     comparison: dict[str, dict[str, Any]] = field(default_factory=dict)
     protocol_notes: dict[str, str] = field(default_factory=dict)
+    # protocol -> "a vs b" -> bootstrap of a named pair (the ablations: transfer vs jewelry-only)
+    ablations: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, res: ProtocolResult, model: str, baselines: Sequence[str], n_resamples: int = 1000, seed: int = 0) -> None:
         """Store a protocol's metrics and compare ``model`` with the best of ``baselines`` on NDCG@k."""
@@ -47,8 +49,16 @@ class EvaluationReport:
             **boot,
         }
 
+    def add_comparison(self, res: ProtocolResult, a: str, b: str, n_resamples: int = 1000, seed: int = 0) -> None:
+        """A paired comparison of two of the protocol's models on NDCG@k (an ablation)."""
+        if a not in res.per_user_ndcg or b not in res.per_user_ndcg:
+            return
+        boot = bootstrap_difference(res.per_user_ndcg[a], res.per_user_ndcg[b], n_resamples=n_resamples, seed=seed)
+        self.ablations.setdefault(res.protocol, {})[f"{a} vs {b}"] = {"metric": f"ndcg@{res.k}", **boot}
+
     def to_dict(self) -> dict[str, Any]:
-        return _clean({**self.results, "comparison": self.comparison, "protocol_notes": self.protocol_notes})
+        return _clean({**self.results, "comparison": self.comparison, "protocol_notes": self.protocol_notes,
+                       "ablations": self.ablations})
 
     def to_text(self, metrics: Sequence[str] = ("ndcg@10", "recall@10", "hit_rate@10", "recall@20", "coverage@10", "cold_recall@20")) -> str:
         lines: list[str] = []
@@ -73,6 +83,9 @@ class EvaluationReport:
                     f"relative {c['relative_improvement']:+.1%} [{c['relative_ci_low']:+.1%}, {c['relative_ci_high']:+.1%}] "
                     f"({c['n_resamples']} paired bootstrap resamples over {c['n_users']} test customers)"
                 )
+            for pair, a in self.ablations.get(protocol, {}).items():
+                lines.append(f"{pair} on {a['metric']}: {a['mean_a']:.4f} vs {a['mean_b']:.4f}, difference "
+                             f"{a['difference']:+.4f} [95% CI {a['difference_ci_low']:+.4f}, {a['difference_ci_high']:+.4f}]")
             lines.append("")
         return "\n".join(lines)
 

@@ -139,7 +139,7 @@ class XDeepFMNet(nn.Module):
         user_id_buckets: int = 0,
     ):
         super().__init__()
-        self._epoch = 0  # counts tensor/module assignments and conversions (see _fingerprint)
+        self._epoch = 0  # counts tensor/module assignments and conversions (see fingerprint)
         d = embed_dim
         self.n_items = n_items
         self.pad = n_items  # padding row index in the item lookup buffers
@@ -318,7 +318,7 @@ class XDeepFMNet(nn.Module):
         return out
 
     # ---- serving ----------------------------------------------------------------
-    def _fingerprint(self) -> tuple:
+    def fingerprint(self) -> tuple:
         """Changes with any weight or buffer: the single-user scorer (xdeepfm_scorer) is
         rebuilt when it does. ``_version`` changes on every in-place update (optimizer step,
         load_state_dict); the epoch when a tensor or module is assigned or converted.
@@ -413,14 +413,14 @@ class XDeepFMRecommender(Recommender):
         return self.target_items
 
     # ---- scoring ---------------------------------------------------------------
-    def _require(self) -> XDeepFMNet:
+    def network(self) -> XDeepFMNet:
         if self.net is None:
             raise RuntimeError("xDeepFM model is not built or fitted yet")
         return self.net
 
     @torch.inference_mode()
     def score_many(self, users: Sequence[UserContext], candidate_items: np.ndarray, user_chunk: int = 16) -> np.ndarray:
-        net = self._require()
+        net = self.network()
         net.eval()
         cands = np.asarray(candidate_items, dtype=np.int64)
         if len(cands) and (cands.min() < 0 or cands.max() >= net.n_items):
@@ -440,11 +440,11 @@ class XDeepFMRecommender(Recommender):
         cands = np.asarray(candidate_items, dtype=np.int64)
         if len(cands) == 0:
             return np.zeros(0, np.float32)
-        net = self._require()
+        net = self.network()
         if cands.min() < 0 or cands.max() >= net.n_items:
             raise ValueError(f"candidate item indices must be in [0, {net.n_items})")
         scorer, pos = (self._serving or (None, None))[0], None
-        if scorer is not None and scorer.fingerprint == net._fingerprint():
+        if scorer is not None and scorer.fingerprint == net.fingerprint():
             if not (len(scorer.items) == len(cands) and np.array_equal(scorer.items, cands)):
                 pos = scorer.pos[cands]
                 if (pos < 0).any():
@@ -483,22 +483,22 @@ class XDeepFMRecommender(Recommender):
     def _scorer_for(self, candidate_items: np.ndarray) -> SingleUserScorer:
         """The scorer for exactly ``candidate_items``. Serving passes the same read-only array
         on every request: it is recognised by identity instead of comparing ~100k indices."""
-        net = self._require()
+        net = self.network()
         scorer, source = self._serving or (None, None)
         if scorer is not None and source is candidate_items and not candidate_items.flags.writeable \
-                and scorer.fingerprint == net._fingerprint():
+                and scorer.fingerprint == net.fingerprint():
             return scorer
         cands = np.asarray(candidate_items, dtype=np.int64)
         if len(cands) and (cands.min() < 0 or cands.max() >= net.n_items):
             raise ValueError(f"candidate item indices must be in [0, {net.n_items})")
-        if not (scorer is not None and scorer.fingerprint == net._fingerprint() and len(scorer.items) == len(cands)
+        if not (scorer is not None and scorer.fingerprint == net.fingerprint() and len(scorer.items) == len(cands)
                 and np.array_equal(scorer.items, cands)):
             scorer = self._scorer_build(cands)
         self._serving = (scorer, candidate_items)
         return scorer
 
     def _scorer_build(self, cands: np.ndarray) -> SingleUserScorer:
-        net = self._require()
+        net = self.network()
         if net.training:
             net.eval()
         scorer = SingleUserScorer(net, cands, max_history=self.config.max_history)
@@ -507,7 +507,7 @@ class XDeepFMRecommender(Recommender):
 
     # ---- artifacts -------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        net = self._require()
+        net = self.network()
         arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in net.state_dict().items()}
         arrays["target_items"] = self.target_items
         meta = {
@@ -563,7 +563,7 @@ def extend_catalog(
     are codes in the model's vocabularies (0 = unknown). Returns the new items' indices.
     Used by serving when the catalog grows after training; the trained weights are unchanged.
     """
-    net = model._require()
+    net = model.network()
     m = len(ids)
     if m == 0:
         return np.zeros(0, np.int64)

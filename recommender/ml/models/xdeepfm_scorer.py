@@ -81,7 +81,7 @@ class SingleUserScorer:
     optimizer step, new item features, a grown catalog)."""
 
     def __init__(self, net: XDeepFMNet, items: np.ndarray, *, max_history: int) -> None:
-        self.fingerprint = net._fingerprint()
+        self.fingerprint = net.fingerprint()
         self.items = np.array(items, np.int64)
         self.items.flags.writeable = False
         self.max_history = max_history

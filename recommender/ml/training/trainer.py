@@ -122,7 +122,7 @@ class Trainer:
         improvement of ``metrics[monitor]`` and restores the best weights.
         """
         cfg = self.config
-        net = model._require()
+        net = model.network()
         net.to(self.device)
         model.device = self.device
         if len(examples) < 2:

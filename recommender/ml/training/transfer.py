@@ -121,7 +121,7 @@ def finetune(model: XDeepFMRecommender, data: RecData, train: InteractionData, *
     sampler = NegativeSampler.for_domain(data.items.target_items, item_counts(train, len(data.items)),
                                          cfg.finetune_negative_beta, ex.target)
     freeze = cfg.freeze_on_finetune if freeze is None else freeze
-    frozen = model._require().shared_parameters() if freeze else []
+    frozen = model.network().shared_parameters() if freeze else []
     validate: Callable[[], dict[str, float]] | None = None
     if validation is not None and validation.n_test:
         validate = lambda: {f"val_{k}": v for k, v in evaluate_split(model, validation, cfg.k, data.users.tier).items()}
@@ -142,7 +142,7 @@ def fit_transfer(model: XDeepFMRecommender, data: RecData, train: InteractionDat
     records = pretrain(model, data, train, on_epoch=on_epoch)
     if model.config.prior_residual:
         # the fine-tuned model learns a residual over log-popularity (weight 1, fixed)
-        model._require().set_item_prior(popularity_prior(train, len(data.items), model.config.prior_half_life_days), 1.0)
+        model.network().set_item_prior(popularity_prior(train, len(data.items), model.config.prior_half_life_days), 1.0)
     scratch = model.config.epochs_pretrain == 0
     records += finetune(model, data, train, on_epoch=on_epoch, validation=validation, history_domain=history_domain,
                         lr=model.config.lr if scratch else None, freeze=False if scratch else None)
@@ -168,7 +168,7 @@ def fit_prior(model: XDeepFMRecommender, data: RecData, train: InteractionData, 
               validation: ProtocolSplit | None = None) -> list[dict[str, Any]]:
     """Set the popularity prior; its weight is ``config.prior_beta`` or, when that is None, the
     value of ``PRIOR_BETAS`` with the best validation NDCG@k (smallest on ties; 0 without validation)."""
-    cfg, net = model.config, model._require()
+    cfg, net = model.config, model.network()
     prior = popularity_prior(train, net.n_items, cfg.prior_half_life_days)
     if cfg.prior_beta is not None or validation is None or not validation.n_test:
         beta = 0.0 if cfg.prior_beta is None else float(cfg.prior_beta)

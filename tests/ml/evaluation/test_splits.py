@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from recommender.ml.data import DatasetTooSmall, load_hm_interactions
-from recommender.ml.evaluation.splits import cross_sell_split, temporal_split, validation_split
+from recommender.ml.evaluation.splits import cross_sell_split, intent_split, temporal_split, validation_split
 from tests.ml.models.toydata import toy_data
 
 
@@ -60,3 +60,30 @@ def test_cross_sell_split_on_real_sample(hm_dir):
     split = cross_sell_split(data, test_fraction=0.2, seed=0)
     _check_cross_sell(data, split)
     assert len(split.candidates) == 2171
+
+
+def test_intent_split_hides_one_jewel_and_keeps_everything_else_as_input():
+    data = toy_data(n_users=60)
+    split = intent_split(data, test_fraction=0.2, seed=0)
+    is_tgt = data.items.is_target
+    assert split.n_test == 12 and split.exclude_history
+    assert not set(split.train.user_idx.tolist()) & set(split.test_users.tolist())
+    inter = data.interactions
+    for u, h, rel in zip(split.test_users, split.test_histories, split.test_relevant):
+        assert len(rel) == 1 and is_tgt[rel[0]]
+        assert rel[0] not in h  # the hidden jewel is never in the input
+        bought = set(inter.item_idx[inter.user_idx == u].tolist())
+        assert set(h.tolist()) == bought - {int(rel[0])}  # everything else, other jewelry included
+    # the same seed gives the same split; channel mix and moment come with each input
+    again = intent_split(data, test_fraction=0.2, seed=0)
+    assert [r.tolist() for r in again.test_relevant] == [r.tolist() for r in split.test_relevant]
+    assert len(split.test_at) == split.n_test and (split.test_at > 0).all()
+
+
+def test_folds_partition_the_eligible_customers():
+    data = toy_data(n_users=60)
+    parts = [set(intent_split(data, seed=3, fold=(i, 3)).test_users.tolist()) for i in range(3)]
+    assert not (parts[0] & parts[1]) and not (parts[1] & parts[2]) and not (parts[0] & parts[2])
+    assert len(parts[0] | parts[1] | parts[2]) == 60
+    with pytest.raises(ValueError, match="fold must be"):
+        intent_split(data, fold=(3, 3))
