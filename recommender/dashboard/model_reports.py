@@ -11,15 +11,34 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TRANSFER = "xdeepfm_transfer"
-BASELINES = ("popularity", "recency_popularity", "item_knn", "als", "content")
+SERVED = ("blend_transfer", "blend")
+BASELINES = ("popularity", "recency_popularity", "channel_popularity", "co_purchase", "item_knn", "als", "content")
 HEADLINE_PROTOCOL = "cross_sell"
 # Keys of the metrics dict that are not protocols.
-NON_PROTOCOL_KEYS = {"comparison", "protocol_notes", "served_model_note", "fast", "timings"}
+NON_PROTOCOL_KEYS = {"comparison", "protocol_notes", "served_model_note", "fast", "timings", "ablations", "seeded",
+                     "gate", "blend_weights"}
+# What each number means, in the merchandiser's words (shown beside the tables).
+METRIC_HELP = {
+    "ndcg@10": "How high the items a customer really bought sit in the top 10 (1 = always first, 0 = never in "
+               "the top 10). The main quality number.",
+    "recall@10": "Share of the items customers really bought that appear in their top 10.",
+    "hit_rate@10": "Share of customers with at least one item they really bought in their top 10.",
+    "coverage@10": "Share of the jewelry catalog that appears in at least one customer's top 10: low means "
+                   "everyone sees the same few items.",
+    "cold_recall@20": "Recall@20 on items nobody bought in the training data: can new items be found at all.",
+}
+PROTOCOL_HELP = {
+    "intent": "One jewel each customer bought is hidden; everything else they bought is the input (like a "
+              "homepage that knows the session).",
+    "cross_sell": "Customers' garment/shoe/accessory baskets are the input; the jewelry they bought is hidden "
+                  "(like a cart page).",
+    "temporal": "Trained on the earlier days, tested on the last day's jewelry purchases.",
+}
 METRIC_ORDER = ("ndcg@10", "recall@10", "hit_rate@10", "ndcg@20", "recall@20", "hit_rate@20",
                 "coverage@10", "coverage@20", "cold_recall@10", "cold_recall@20", "n_test_users")
 METRIC_LABELS = {"ndcg": "NDCG", "recall": "Recall", "hit_rate": "HitRate", "coverage": "Coverage",
                  "cold_recall": "Cold recall", "n_test_users": "Test customers"}
-MODEL_KIND_ORDER = {"transfer": 0, "ablation": 1, "baseline": 2, "other": 3}
+MODEL_KIND_ORDER = {"served": 0, "transfer": 1, "ablation": 2, "baseline": 3, "other": 4}
 
 
 def metric_label(metric: str) -> str:
@@ -29,6 +48,8 @@ def metric_label(metric: str) -> str:
 
 
 def model_kind(model: str) -> str:
+    if model in SERVED:
+        return "served"
     if model == TRANSFER:
         return "transfer"
     if model.startswith("xdeepfm"):
@@ -87,11 +108,14 @@ class Headline:
 
 
 def headline(metrics: dict, protocol: str = HEADLINE_PROTOCOL) -> Headline:
+    """The served model (the blend; the transfer model for versions older than the blend)
+    against the best baseline on one protocol's seed-0 split."""
     models = protocol_models(metrics, protocol)
     out = Headline(protocol=protocol)
-    if TRANSFER in models:
-        out.transfer_ndcg = _number(models[TRANSFER].get("ndcg@10"))
-        out.transfer_recall = _number(models[TRANSFER].get("recall@10"))
+    served = next((m for m in (*SERVED, TRANSFER) if m in models), None)
+    if served:
+        out.transfer_ndcg = _number(models[served].get("ndcg@10"))
+        out.transfer_recall = _number(models[served].get("recall@10"))
     out.baseline = best_baseline(metrics, protocol)
     if out.baseline and out.baseline in models:
         out.baseline_ndcg = _number(models[out.baseline].get("ndcg@10"))
@@ -216,3 +240,45 @@ def progress_lines(epoch_losses: list[dict]) -> list[str]:
     """During a run the rows are ``{"at", "message"}``: the live epoch log."""
     return [f"{row.get('at', '')}s  {row['message']}" for row in epoch_losses or []
             if isinstance(row, dict) and "message" in row and "series" not in row]
+
+
+@dataclass
+class Verdict:
+    """The promotion gate's decision in plain words, and the seeded table behind it."""
+
+    known: bool  # False for versions trained before the gate existed
+    passes: bool
+    reason: str
+    details: list[str]
+    protocols: list[dict[str, Any]]  # {"protocol", "help", "best_baseline", "passes", "rows": [...]}
+    seeds: int = 0
+
+    def protocol(self, name: str) -> dict[str, Any] | None:
+        return next((p for p in self.protocols if p["protocol"] == name), None)
+
+
+def verdict(metrics: dict | None) -> Verdict:
+    gate = (metrics or {}).get("gate")
+    seeded = (metrics or {}).get("seeded") or {}
+    if not isinstance(gate, dict) or "passes" not in gate:
+        return Verdict(False, False, "This version was not compared with the baselines over seeded splits (it was "
+                                     "trained before the promotion gate existed), so nothing says it beats them.",
+                       [], [])
+    protocols_out = []
+    for name, block in (seeded.get("protocols") or {}).items():
+        rows = []
+        for model, values in (block.get("models") or {}).items():
+            ndcg = values.get("ndcg@10") or {}
+            rows.append({"model": model, "kind": "served" if model == "blend" else "baseline",
+                         "mean": _number(ndcg.get("mean")), "std": _number(ndcg.get("std")),
+                         "recall": _number((values.get("recall@10") or {}).get("mean")),
+                         "coverage": _number((values.get("coverage@10") or {}).get("mean")),
+                         "best_baseline": model == block.get("best_baseline")})
+        rows.sort(key=lambda r: (r["kind"] != "served", -(r["mean"] or 0.0)))
+        diff = block.get("difference") or {}
+        protocols_out.append({"protocol": name, "help": PROTOCOL_HELP.get(name, ""), "passes": bool(block.get("passes")),
+                              "best_baseline": block.get("best_baseline"), "rows": rows,
+                              "difference": _number(diff.get("mean")), "spread": _number(diff.get("std")),
+                              "relative": _number(block.get("relative"))})
+    return Verdict(True, bool(gate["passes"]), str(gate.get("reason", "")), list(gate.get("details") or []),
+                   protocols_out, len(seeded.get("seeds") or []))

@@ -25,9 +25,38 @@ def _metric_block(base: float) -> dict:
     return {**{key: round(base * (1 + i / 10), 6) for i, key in enumerate(METRIC_KEYS)}, "n_test_users": 412}
 
 
-def realistic_metrics(transfer: float = 0.061, best_baseline: float = 0.044) -> dict:
+def _seeded(blend: float, baseline: float, spread: float = 0.002) -> dict:
+    """The shape of ``evaluation.seeded.evaluate_seeded`` with its gate, for two protocols."""
+    def stats(mean):
+        return {"mean": mean, "std": spread, "values": [mean - spread, mean, mean + spread]}
+
+    protocols = {}
+    for name in ("intent", "cross_sell"):
+        diff = blend - baseline
+        protocols[name] = {
+            "models": {"blend": {"ndcg@10": stats(blend), "recall@10": stats(blend * 2), "coverage@10": stats(0.07)},
+                       "channel_popularity": {"ndcg@10": stats(baseline), "recall@10": stats(baseline * 2),
+                                              "coverage@10": stats(0.02)},
+                       "popularity": {"ndcg@10": stats(baseline - 0.02), "recall@10": stats(0.1),
+                                      "coverage@10": stats(0.005)}},
+            "best_baseline": "channel_popularity", "difference": {"mean": diff, "std": spread},
+            "relative": diff / baseline, "passes": diff > spread}
+    passes = blend - baseline > spread
+    return {"seeds": [0, 1, 2], "folds": 3, "protocols": protocols,
+            "gate": {"passes": passes, "shapes": {}, "details": [f"intent: difference {blend - baseline:+.4f}"],
+                     "reason": ("It beats the best simple baseline on intent and cross-sell by more than the spread "
+                                "between splits.") if passes else
+                               ("It does not beat the best simple baseline by more than the spread between splits on "
+                                "any protocol, so it is not promoted automatically.")}}
+
+
+def realistic_metrics(transfer: float = 0.061, best_baseline: float = 0.044, *, blend: float = 0.125,
+                      channel_baseline: float = 0.108) -> dict:
     """The shape of ``EvaluationReport.to_dict()`` plus what ``training_job_run`` adds."""
+    seeded = _seeded(blend, channel_baseline)
     return {
+        "seeded": seeded,
+        "gate": seeded["gate"],
         "cross_sell": {
             "popularity": _metric_block(best_baseline),
             "recency_popularity": _metric_block(best_baseline - 0.004),
@@ -249,8 +278,9 @@ def test_models_list_shows_headline_numbers_and_active_badge(staff_client):
     assert response.status_code == 200
     assert "xdeepfm-old" in html and "xdeepfm-broken" in html
     assert '<span class="badge badge-active">active</span>' in html
-    assert "0.0610" in html and "0.0500" in html and "0.0440" in html  # transfer new/old, best baseline
-    assert 'title="cross_sell · xdeepfm_transfer · ndcg@10"' in html
+    # the verdict in plain words, and the blend's seeded NDCG@10 against the best baseline
+    assert "beats baselines" in html and "0.1250" in html and "vs channel_popularity" in html
+    assert "on customers held out of training, over several seeded splits" in html
 
 
 def test_models_list_query_count_is_bounded(staff_client, django_assert_max_num_queries):
@@ -516,3 +546,36 @@ def test_visual_search_finds_the_item_of_the_photo(preview, shop):
     html = response.content.decode()
     assert response.status_code == 200
     assert html.split('data-item-id="')[1].split('"')[0] == "J003"  # the chain necklace itself ranks first
+
+
+def test_model_detail_says_in_plain_words_whether_it_beats_the_baselines(staff_client):
+    good = make_version("blend-good")
+    html = staff_client.get(reverse("dashboard:model_detail", args=[good.pk])).content.decode()
+    assert "Beats the baselines" in html and "It beats the best simple baseline on intent" in html
+    assert "0.1250 ± 0.0020" in html and "0.1080 ± 0.0020" in html  # blend vs channel popularity, mean ± spread
+    assert "How high the items a customer really bought sit in the top 10" in html  # help for NDCG@10
+    bad = make_version("blend-bad", metrics=realistic_metrics(blend=0.107))
+    html = staff_client.get(reverse("dashboard:model_detail", args=[bad.pk])).content.decode()
+    assert "Does not beat the baselines" in html and "never promoted automatically" in html
+    assert "Promote anyway…" in html and "Promote</button>" not in html
+    legacy = make_version("xdeepfm-legacy", metrics={"cross_sell": {"popularity": _metric_block(0.04)}})
+    html = staff_client.get(reverse("dashboard:model_detail", args=[legacy.pk])).content.decode()
+    assert "Not compared with the baselines" in html
+
+
+def test_promoting_a_version_that_did_not_beat_the_baselines_asks_twice(staff_client, staff_user):
+    active = make_version("blend-active", active=True)
+    worse = make_version("blend-worse", metrics=realistic_metrics(blend=0.107))
+    url = reverse("dashboard:model_promote", args=[worse.pk])
+    first = staff_client.post(url)  # a plain "Promote" is not enough
+    page = first.content.decode()
+    assert first.status_code == 200 and "did not earn its place" in page and "Promote anyway" in page
+    assert 'name="confirm" value="worse"' in page
+    worse.refresh_from_db()
+    assert not worse.is_active and not PromotionEvent.objects.filter(version=worse).exists()
+    second = staff_client.post(url, {"confirm": "worse"})
+    assert second.status_code == 302
+    worse.refresh_from_db()
+    active.refresh_from_db()
+    assert worse.is_active and not active.is_active
+    assert "did not pass the gate" in PromotionEvent.objects.get(version=worse).note

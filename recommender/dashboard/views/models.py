@@ -31,7 +31,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
     # epoch_losses can hold hundreds of rows per version; the table needs only the metrics.
     qs = ModelVersion.objects.defer("epoch_losses", "config", "data_snapshot", "error")
     page = Paginator(qs, VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
-    rows = [{"version": v, "headline": model_reports.headline(v.metrics)} for v in page.object_list]
+    rows = [{"version": v, "verdict": model_reports.verdict(v.metrics)} for v in page.object_list]
     active = ModelVersion.objects.filter(is_active=True).only("id", "name").first()
     can_roll_back = bool(active) and PromotionEvent.objects.filter(version=active).exclude(previous=None).exists()
     return render(
@@ -70,6 +70,10 @@ def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "section": "models",
             "version": version,
             "headline": model_reports.headline(metrics),
+            "verdict": model_reports.verdict(metrics),
+            "metric_help": model_reports.METRIC_HELP,
+            "seeded_columns": [(model_reports.metric_label(m), model_reports.METRIC_HELP[m])
+                               for m in ("ndcg@10", "recall@10", "coverage@10")],
             "tables": model_reports.metric_tables(metrics),
             "loss_figure": figure,
             "progress_lines": model_reports.progress_lines(version.epoch_losses),
@@ -89,25 +93,34 @@ def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
 def model_promote(request: HttpRequest, version_id: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=version_id)
     back = reverse("dashboard:model_detail", args=[version.pk])
-    if request.method == "GET":
+    verdict = model_reports.verdict(version.metrics)
+    # A version that did not beat the baselines is promoted only after an explicit second "yes".
+    needs_yes = (version.status == ModelVersion.Status.READY and not verdict.passes
+                 and request.POST.get("confirm") != "worse")
+    if request.method == "GET" or needs_yes:
         active = ModelVersion.objects.filter(is_active=True).only("name").first()
-        h = model_reports.headline(version.metrics)
-        score = f" Its cross-sell NDCG@10 is {h.transfer_ndcg:.4f}." if h.transfer_ndcg is not None else ""
+        current = active.name if active else "the heuristic blend (no trained version is active)"
+        body = (f"Every storefront scenario switches from {current} to {version.name} within a few seconds. "
+                f"You can roll back afterwards.")
+        warning = "" if verdict.passes else f"This version did not earn its place: {verdict.reason} Promote it anyway?"
         return render(
             request,
             "dashboard/confirm.html",
             {
                 "section": "models",
                 "title": f"Promote {version.name}?",
-                "body": (f"Every storefront scenario switches from {active.name if active else 'popularity (no active model)'} "
-                         f"to {version.name} within a few seconds.{score} You can roll back afterwards."),
-                "confirm_label": "Promote",
-                "confirm_class": "primary",
+                "body": body,
+                "warning": warning,
+                "details": verdict.details,
+                "hidden": {} if verdict.passes else {"confirm": "worse"},
+                "confirm_label": "Promote" if verdict.passes else "Promote anyway",
+                "confirm_class": "primary" if verdict.passes else "danger",
                 "back_url": back,
             },
         )
     try:
-        model_version_promote(version, user=request.user)
+        model_version_promote(version, user=request.user,
+                              note="" if verdict.passes else "promoted by hand although it did not pass the gate")
     except RegistryError as exc:
         messages.error(request, str(exc))
     else:
