@@ -23,6 +23,10 @@ from .customers import CustomerContext
 from .rankers import history_similarity
 
 SHAPE_OF_SCENARIO = {"cross_sell": "cross_sell"}  # every other scenario reads a history: "intent"
+# Above this many jewels a request scores only the shopper's candidates, read from the blend's
+# precomputed lists (best sellers per channel, type and colour; neighbours of their items),
+# not every jewel: the per-request cost then stays flat as the catalog grows.
+CANDIDATE_THRESHOLD = 5000
 
 
 @dataclass(frozen=True)
@@ -90,13 +94,20 @@ class BlendRanker:
         return self.blend.for_shape(SHAPE_OF_SCENARIO.get(scenario, "intent"))
 
     def _features(self, catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int], scenario: str):
+        """The shape's view, the catalog row of each scored target (-1: not in the catalog),
+        the catalog rows the blend does not know, and the features and evidence."""
         _, row_of_target, unknown = self._rows(catalog)
         user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows])
         view = self._shape(scenario)
-        feats, evidence = view.features_many([user])
+        cand = None
+        if len(row_of_target) > CANDIDATE_THRESHOLD:
+            cand = self.blend.require().candidates(user, self._pos)
+            row_of_target = row_of_target[cand]
+        feats, evidence = view.features_many([user], cand)
         return view, row_of_target, unknown, feats[0], evidence[0]
 
     def score(self, catalog: ServingCatalog, ctx: CustomerContext, *, cart_rows: list[int], scenario: str) -> np.ndarray:
+        """One score per catalog row; rows outside a large catalog's candidates are -inf."""
         view, row_of_target, unknown, feats, _ = self._features(catalog, ctx, cart_rows, scenario)
         weights = view.weight_vector()
         scores = np.full(len(catalog), -np.inf, np.float32)
@@ -119,7 +130,7 @@ class BlendRanker:
                 scenario: str) -> dict[int, Reason]:
         """Per shown row, the source that contributed most for this shopper, with its evidence."""
         view, row_of_target, _, feats, evidence = self._features(catalog, ctx, cart_rows, scenario)
-        target_of_row = {int(r): t for t, r in enumerate(row_of_target) if r >= 0}
+        target_of_row = {int(r): t for t, r in enumerate(row_of_target.tolist()) if r >= 0}
         contrib = feats * view.weight_vector()[None, :]
         names = view.feature_names()
         pk_of_index = {self.index.get(h.external_id): h.item_pk for h in ctx.history}

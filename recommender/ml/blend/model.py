@@ -99,19 +99,23 @@ class BlendRecommender(Recommender):
     def feature_names(self) -> tuple[str, ...]:
         return (*SOURCES, TRANSFER) if self.transfer is not None else SOURCES
 
-    def features_many(self, users: Sequence[UserContext]) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-        """(n_users, n_targets, n_features) scaled features over all targets, plus evidence."""
+    def features_many(self, users: Sequence[UserContext],
+                      cand: np.ndarray | None = None) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+        """(n_users, n_candidates, n_features) scaled features over the target positions
+        ``cand`` (default: all targets), plus evidence."""
         tables = self.require()
         pos = tables.target_position()
         names = self.feature_names()
-        out = np.zeros((len(users), len(tables.targets), len(names)), np.float32)
+        n = len(tables.targets) if cand is None else len(cand)
+        out = np.zeros((len(users), n, len(names)), np.float32)
         evidence = []
         for i, u in enumerate(users):
-            f, ev = tables.features(u, pos)
+            f, ev = tables.features(u, pos, cand)
             out[i, :, : len(SOURCES)] = f
             evidence.append(ev)
         if self.transfer is not None and len(users):
-            t = np.asarray(self.transfer(users, tables.targets), np.float32)
+            items = tables.targets if cand is None else tables.targets[cand]
+            t = np.asarray(self.transfer(users, items), np.float32)
             # per shopper, centred: the transfer score's level differs between shoppers, its
             # order among items is what it knows
             out[:, :, len(SOURCES)] = t - t.mean(axis=1, keepdims=True)
@@ -175,6 +179,7 @@ class BlendRecommender(Recommender):
             "group_of": t.group_of, "section_of": t.section_of, "segment_lift": t.segment_lift,
             "price_of": t.price_of, "price_lift": t.price_lift,
             "type_of": t.type_of, "colour_of": t.colour_of, "vectors": t.vectors,
+            "popular": t.popular, "type_top": t.type_top, "colour_top": t.colour_top,
         }
         for name in ("co_jewelry", "co_purchase"):
             m: sparse.csr_matrix = getattr(t, name)
@@ -207,7 +212,8 @@ class BlendRecommender(Recommender):
             section_of=arrays["section_of"].astype(np.int64), segment_lift=arrays["segment_lift"],
             price_of=arrays["price_of"].astype(np.int64), price_lift=arrays["price_lift"], type_of=arrays["type_of"].astype(np.int64),
             colour_of=arrays["colour_of"].astype(np.int64), vectors=arrays["vectors"],
-            half_life_days=float(meta["half_life_days"]),
+            popular=arrays["popular"].astype(np.int64), type_top=arrays["type_top"].astype(np.int64),
+            colour_top=arrays["colour_top"].astype(np.int64), half_life_days=float(meta["half_life_days"]),
         )
         return m
 

@@ -41,6 +41,10 @@ RECENCY_DECAY = 0.85
 # Pseudo-customers added to both sides of a lift: a pair seen once or twice stays near 0
 # (measured: 5 beat 1 and 20 on the sample's colour and department tables).
 LIFT_PRIOR = 5.0
+MAX_ANCHORS = 8  # jewelry history items the content source compares with: the latest say most
+# Precomputed candidate lists, for catalogs too large to score whole per request.
+POPULAR_PER_CHANNEL = 300
+TOP_PER_CODE = 100
 
 
 def _day(ts: np.ndarray | int) -> np.ndarray | int:
@@ -96,6 +100,9 @@ class SignalTables:
     type_of: np.ndarray  # (T,) product type code
     colour_of: np.ndarray  # (T,) colour code
     vectors: np.ndarray  # (T, d) float32 unit rows (zeros where none)
+    popular: np.ndarray  # (3, POPULAR_PER_CHANNEL) best-selling target positions per channel code (-1 pad)
+    type_top: np.ndarray  # (n_types, TOP_PER_CODE) best sellers of each product type (-1 pad)
+    colour_top: np.ndarray  # (n_colours, TOP_PER_CODE) best sellers of each colour (-1 pad)
     half_life_days: float = 1.0
 
     # ---- fitting -------------------------------------------------------------------------
@@ -168,6 +175,10 @@ class SignalTables:
             group_of=group_of, section_of=section_of, segment_lift=segment_lift, price_of=price_of, price_lift=price_lift,
             type_of=type_of, colour_of=colour_of,
             vectors=vec[targets].astype(np.float32), half_life_days=half_life_days,
+            popular=np.stack([_top(counts[c].sum(axis=0), np.zeros(n_t, np.int64), 1, POPULAR_PER_CHANNEL)[0]
+                              for c in range(3)]),
+            type_top=_top(counts.sum(axis=(0, 1)), type_of, int(type_of.max(initial=0)) + 1, TOP_PER_CODE),
+            colour_top=_top(counts.sum(axis=(0, 1)), colour_of, int(colour_of.max(initial=0)) + 1, TOP_PER_CODE),
         )
 
     # ---- scoring one shopper ---------------------------------------------------------------
@@ -180,68 +191,101 @@ class SignalTables:
         pos[self.targets] = np.arange(len(self.targets))
         return pos
 
-    def features(self, user: UserContext, pos: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(T, len(SOURCES)) raw source values for one shopper, and per source the history item
-        behind each target's value (-1 where none: a popularity source has no one item)."""
+    def features(self, user: UserContext, pos: np.ndarray | None = None,
+                 cand: np.ndarray | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+        """(len(cand), len(SOURCES)) raw source values for one shopper over the target positions
+        ``cand`` (default: every target), and per source the history item behind each value
+        (-1 where none: a popularity source has no one item)."""
         pos = self.target_position() if pos is None else pos
         n_t = len(self.targets)
+        idx = np.arange(n_t) if cand is None else np.asarray(cand, np.int64)
+        hist, w = self._history(user)
+        feats = np.zeros((len(idx), len(SOURCES)), np.float32)
+        evidence = [np.full(len(idx), -1, np.int64) for _ in SOURCES]
+
+        day = self.last_day if user.at is None else int(np.clip(_day(user.at), self.first_day, self.last_day))
+        share = self.online_share if user.online_share is None else float(user.online_share)
+        counts = self.counts[:, :, idx]
+        d = np.arange(self.counts.shape[1]) + self.first_day
+        kernel = 0.5 ** (np.abs(d - day) / self.half_life_days)
+        by_channel = np.tensordot(kernel, counts, axes=([0], [1]))  # (3, len(idx))
+        mix = by_channel[0] + (1.0 - share) * by_channel[1] + share * by_channel[2]
+        feats[:, IX["channel_popularity"]] = np.log1p(mix)
+        recent = counts[:, max(0, day - self.first_day - 1): day - self.first_day + 1].sum(axis=(0, 1))
+        before = counts[:, : max(0, day - self.first_day - 1)].sum(axis=(0, 1))
+        n_before = max(day - self.first_day - 1, 1)
+        feats[:, IX["trending"]] = np.log((recent + 1.0) / (2.0 * before / n_before + 1.0))
+
+        type_of, colour_of = self.type_of[idx], self.colour_of[idx]
+        t_pos = pos[hist]
+        jewel = t_pos >= 0
+        if jewel.any():
+            c = IX["co_jewelry"]
+            full, who = _weighted_neighbours(self.co_jewelry, t_pos[jewel], w[jewel], hist[jewel], n_t)
+            feats[:, c], evidence[c] = full[idx], who[idx]
+            wt = w[jewel] / w[jewel].sum()
+            types = np.bincount(self.type_of[t_pos[jewel]], weights=wt, minlength=int(self.type_of.max()) + 1)
+            colours = np.bincount(self.colour_of[t_pos[jewel]], weights=wt, minlength=int(self.colour_of.max()) + 1)
+            c = IX["type_affinity"]
+            feats[:, c], evidence[c] = types[type_of], _latest_with(type_of, self.type_of[t_pos[jewel]], hist[jewel])
+            c = IX["colour_affinity"]
+            feats[:, c], evidence[c] = colours[colour_of], _latest_with(colour_of, self.colour_of[t_pos[jewel]], hist[jewel])
+            if self.vectors.shape[1]:
+                anchors = self.vectors[t_pos[jewel]][-MAX_ANCHORS:]
+                has = np.abs(anchors).sum(axis=1) > 0
+                if has.any():
+                    sims = anchors[has] @ self.vectors[idx].T  # (anchors, len(idx))
+                    c = IX["content"]
+                    feats[:, c] = sims.max(axis=0)
+                    evidence[c] = hist[jewel][-MAX_ANCHORS:][has][sims.argmax(axis=0)]
+        other = ~jewel
+        if other.any():
+            c = IX["co_purchase"]
+            full, who = _weighted_neighbours(self.co_purchase, hist[other], w[other], hist[other], n_t)
+            feats[:, c], evidence[c] = full[idx], who[idx]
+            wd = w[other] / w[other].sum()
+            dept = wd @ self.dept_lift[_known(self.dept_of[hist[other]], len(self.dept_lift))]
+            feats[:, IX["department_affinity"]] = dept[_known(type_of, self.dept_lift.shape[1])]
+            shade = wd @ self.colour_lift[_known(self.shade_of[hist[other]], len(self.colour_lift))]
+            feats[:, IX["colour_match"]] = shade[_known(colour_of, self.colour_lift.shape[1])]
+            bands = self.price_of[hist[other]]
+            if (bands > 0).any():
+                wb = wd[bands > 0] / wd[bands > 0].sum()
+                band = wb @ self.price_lift[_known(bands[bands > 0], len(self.price_lift))]
+                feats[:, IX["price_affinity"]] = band[_known(self.price_of[self.targets[idx]], self.price_lift.shape[1])]
+        if len(hist):
+            groups = _known(self.group_of[hist], len(self.segment_lift))
+            segment = (w / w.sum()) @ self.segment_lift[groups]
+            feats[:, IX["segment_affinity"]] = segment[_known(self.section_of[idx], self.segment_lift.shape[1])]
+        return feats, evidence
+
+    def _history(self, user: UserContext) -> tuple[np.ndarray, np.ndarray]:
+        """The shopper's items (history, then the basket) and their weights, most recent last."""
         hist = np.concatenate([user.history, user.cart]).astype(np.int64)
         w = np.concatenate([user.history_weight, np.ones(len(user.cart), np.float32)]).astype(np.float32)
         valid = (hist >= 0) & (hist < self.n_items)
         hist, w = hist[valid], w[valid]
-        # most recent last (history is oldest first, the cart is the freshest of all)
-        w = w * RECENCY_DECAY ** np.arange(len(hist) - 1, -1, -1, dtype=np.float32)
-        feats = np.zeros((n_t, len(SOURCES)), np.float32)
-        none = np.full(n_t, -1, np.int64)
-        evidence = [none] * len(SOURCES)
+        # what the shopper did last says most (the cart is the freshest of all)
+        return hist, w * RECENCY_DECAY ** np.arange(len(hist) - 1, -1, -1, dtype=np.float32)
 
-        day = self.last_day if user.at is None else int(np.clip(_day(user.at), self.first_day, self.last_day))
-        share = self.online_share if user.online_share is None else float(user.online_share)
-        d = np.arange(self.counts.shape[1]) + self.first_day
-        kernel = 0.5 ** (np.abs(d - day) / self.half_life_days)
-        by_channel = np.tensordot(kernel, self.counts, axes=([0], [1]))  # (3, T)
-        mix = by_channel[0] + (1.0 - share) * by_channel[1] + share * by_channel[2]
-        feats[:, IX["channel_popularity"]] = np.log1p(mix)
-        recent = self.counts[:, max(0, day - self.first_day - 1): day - self.first_day + 1].sum(axis=(0, 1))
-        before = self.counts[:, : max(0, day - self.first_day - 1)].sum(axis=(0, 1))
-        n_before = max(day - self.first_day - 1, 1)
-        feats[:, IX["trending"]] = np.log((recent + 1.0) / (2.0 * before / n_before + 1.0))
-
+    def candidates(self, user: UserContext, pos: np.ndarray | None = None) -> np.ndarray:
+        """The target positions worth scoring for this shopper in a large catalog, read from
+        precomputed lists: the best sellers of each channel, the neighbours of their items,
+        and the best sellers of the jewelry types and colours they touched."""
+        pos = self.target_position() if pos is None else pos
+        hist, _ = self._history(user)
         t_pos = pos[hist]
-        jewel = t_pos >= 0
-        if jewel.any():
-            feats[:, IX["co_jewelry"]], evidence[IX["co_jewelry"]] = _weighted_neighbours(self.co_jewelry, t_pos[jewel], w[jewel], hist[jewel], n_t)
-            wt = w[jewel] / w[jewel].sum()
-            types = np.bincount(self.type_of[t_pos[jewel]], weights=wt, minlength=int(self.type_of.max()) + 1)
-            colours = np.bincount(self.colour_of[t_pos[jewel]], weights=wt, minlength=int(self.colour_of.max()) + 1)
-            feats[:, IX["type_affinity"]], evidence[IX["type_affinity"]] = types[self.type_of], _latest_with(self.type_of, t_pos[jewel], hist[jewel])
-            feats[:, IX["colour_affinity"]], evidence[IX["colour_affinity"]] = colours[self.colour_of], _latest_with(self.colour_of, t_pos[jewel], hist[jewel])
-            if self.vectors.shape[1]:
-                anchors = self.vectors[t_pos[jewel]][-8:]
-                has = np.abs(anchors).sum(axis=1) > 0
-                if has.any():
-                    sims = anchors[has] @ self.vectors.T  # (anchors, T)
-                    best = sims.argmax(axis=0)
-                    feats[:, IX["content"]] = sims.max(axis=0)
-                    evidence[IX["content"]] = hist[jewel][-8:][has][best]
-        other = ~jewel
-        if other.any():
-            feats[:, IX["co_purchase"]], evidence[IX["co_purchase"]] = _weighted_neighbours(self.co_purchase, hist[other], w[other], hist[other], n_t)
-            wd = w[other] / w[other].sum()
-            feats[:, IX["department_affinity"]] = (wd @ self.dept_lift[_known(self.dept_of[hist[other]], len(self.dept_lift))])[
-                _known(self.type_of, self.dept_lift.shape[1])]
-            feats[:, IX["colour_match"]] = (wd @ self.colour_lift[_known(self.shade_of[hist[other]], len(self.colour_lift))])[
-                _known(self.colour_of, self.colour_lift.shape[1])]
-            bands = self.price_of[hist[other]]
-            if (bands > 0).any():
-                wb = wd[bands > 0] / wd[bands > 0].sum()
-                band_rows = _known(bands[bands > 0], len(self.price_lift))
-                feats[:, IX["price_affinity"]] = (wb @ self.price_lift[band_rows])[_known(self.price_of[self.targets], self.price_lift.shape[1])]
-        if len(hist):
-            wg = w / w.sum()
-            groups = _known(self.group_of[hist], len(self.segment_lift))
-            feats[:, IX["segment_affinity"]] = (wg @ self.segment_lift[groups])[_known(self.section_of, self.segment_lift.shape[1])]
-        return feats, evidence
+        parts = [self.popular.ravel()]
+        for table, rows in ((self.co_jewelry, t_pos[t_pos >= 0]), (self.co_purchase, hist[t_pos < 0])):
+            for r in rows.tolist():
+                parts.append(table.indices[table.indptr[r]:table.indptr[r + 1]])
+        touched = t_pos[t_pos >= 0]
+        if len(touched):
+            parts.append(self.type_top[_known(self.type_of[touched], len(self.type_top))].ravel())
+            parts.append(self.colour_top[_known(self.colour_of[touched], len(self.colour_top))].ravel())
+            parts.append(touched)
+        out = np.unique(np.concatenate(parts))
+        return out[out >= 0]
 
 
 def _weighted_neighbours(table: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, items: np.ndarray,
@@ -260,6 +304,16 @@ def _weighted_neighbours(table: sparse.csr_matrix, rows: np.ndarray, weights: np
         best[cols[better]] = vals[better]
         who[cols[better]] = item
     return out, who
+
+
+def _top(sales: np.ndarray, codes: np.ndarray, n_codes: int, k: int) -> np.ndarray:
+    """(n_codes, k) the best-selling target positions of each code, best first (-1 pad)."""
+    out = np.full((n_codes, k), -1, np.int64)
+    order = np.lexsort((np.arange(len(sales)), -sales))
+    for code in range(n_codes):
+        mine = order[codes[order] == code][:k]
+        out[code, : len(mine)] = mine
+    return out
 
 
 def _known(codes: np.ndarray, n: int) -> np.ndarray:
@@ -289,9 +343,7 @@ def _lift(users: np.ndarray, user_codes: np.ndarray, target_buyers: sparse.csr_m
     return np.log((observed + LIFT_PRIOR) / (n_code * p_target[None, :] + LIFT_PRIOR)).astype(np.float32)
 
 
-def _latest_with(type_of: np.ndarray, t_pos: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Per target, the most recent history item of the same product type (-1 if none)."""
-    latest = {}
-    for p, item in zip(t_pos.tolist(), items.tolist()):  # oldest first, so the last write wins
-        latest[int(type_of[p])] = item
-    return np.array([latest.get(int(t), -1) for t in type_of], np.int64)
+def _latest_with(codes: np.ndarray, history_codes: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Per target (its ``codes``), the most recent history item with the same code (-1 if none)."""
+    latest = dict(zip(history_codes.tolist(), items.tolist()))  # oldest first: the last write wins
+    return np.array([latest.get(int(c), -1) for c in codes.tolist()], np.int64)

@@ -156,3 +156,18 @@ def test_shapes_use_their_own_weights():
     assert blend.shape == "intent"  # the view did not change the original
     with pytest.raises(ValueError, match="shape must be one of"):
         blend.for_shape("checkout")
+
+
+def test_candidates_come_from_the_precomputed_lists_and_score_as_the_full_catalog(tables):
+    data, t = tables
+    shopper = UserContext(history=np.array([0, 3]), online_share=0.5, at=10 * DAY)
+    cand = t.candidates(shopper)
+    # best sellers of each channel, the ring's neighbour (ring 4), the denim's (necklace 5),
+    # and the best sellers of the touched type (rings) and colour (gold)
+    assert {0, 1, 2}.issubset(set(cand.tolist()))
+    assert t.popular.shape[0] == 3 and t.type_top.shape[1] == t.colour_top.shape[1]
+    full, full_ev = t.features(shopper)
+    part, part_ev = t.features(shopper, cand=cand)
+    np.testing.assert_allclose(part, full[cand], rtol=1e-6)
+    for a, b in zip(part_ev, full_ev):
+        np.testing.assert_array_equal(a, b[cand])
