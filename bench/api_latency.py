@@ -167,25 +167,43 @@ def register_model(artifact_dir: str) -> None:
     import django
 
     django.setup()
+    from recommender.artifacts import BLEND_DIR
+    from recommender.ml.blend.model import BlendRecommender
     from recommender.ml.models.xdeepfm import XDeepFMRecommender
     from recommender.models import ModelVersion
     from recommender.training.registry import model_version_promote
 
-    XDeepFMRecommender.load(artifact_dir)  # fail here, not in every server worker
+    # fail here, not in every server worker: a version folder (blend/ + transfer/) or an xDeepFM
+    if (Path(artifact_dir) / BLEND_DIR).is_dir():
+        BlendRecommender.load(Path(artifact_dir) / BLEND_DIR)
+    else:
+        XDeepFMRecommender.load(artifact_dir)
     version, _ = ModelVersion.objects.update_or_create(
         name="bench-model", defaults={"status": ModelVersion.Status.READY, "artifact_dir": artifact_dir})
     model_version_promote(version)
     print(f"active model: {version.name} from {artifact_dir}")
 
 
-def model_unregister() -> None:
+def model_unregister(heuristic: bool) -> None:
+    """No active version: the heuristic blend fitted on the bench database answers (``heuristic``),
+    or, with no heuristic published, the popularity-content ranker."""
     import django
 
     django.setup()
+    import shutil
+
+    from recommender.artifacts import heuristic_root
     from recommender.models import ModelVersion
 
     ModelVersion.objects.filter(is_active=True).update(is_active=False)
-    print("no active model: the popularity-content ranker answers")
+    shutil.rmtree(heuristic_root(), ignore_errors=True)
+    if heuristic:
+        from recommender.training.heuristic import heuristic_blend_refresh
+
+        info = heuristic_blend_refresh()
+        print(f"no active model: {info['name']} (fitted on the bench database's {info['events']} events) answers")
+    else:
+        print("no active model: the popularity-content ranker answers")
 
 
 # --- server -------------------------------------------------------------------------------------
@@ -418,7 +436,7 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--register-model":
         sys.path.insert(0, str(ROOT))
-        register_model(sys.argv[2]) if sys.argv[2] else model_unregister()
+        register_model(sys.argv[2]) if sys.argv[2] else model_unregister(len(sys.argv) > 3 and sys.argv[3] == "blend")
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--items", type=int, default=100_000)
@@ -442,8 +460,11 @@ def main() -> None:
                              "--port + 1 from the same database, alternating with this one round by round, and "
                              "print this checkout's throughput and latency as ratios to it")
     parser.add_argument("--model-artifact", default="",
-                        help="a trained xDeepFM artifact folder (e.g. var/artifacts/models/<name>) to serve; "
-                             "without it the popularity-content ranker answers")
+                        help="a trained version's folder (var/artifacts/models/<name>, blend/ + transfer/) or an "
+                             "xDeepFM artifact folder to serve; without it the popularity-content ranker answers")
+    parser.add_argument("--heuristic-blend", action="store_true",
+                        help="with no --model-artifact: fit the heuristic blend on the bench database and serve it "
+                             "(the candidate stage at this catalog size)")
     args = parser.parse_args()
     var_dir = Path(args.var_dir)
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -451,7 +472,8 @@ def main() -> None:
     subprocess.run(["redis-cli", "-n", "7", "FLUSHDB"], check=False, capture_output=True)
     secret = database_prepare(env, args.db, args.items, args.customers, args.seed)
     artifact = str(Path(args.model_artifact).resolve()) if args.model_artifact else ""
-    out = subprocess.run([sys.executable, __file__, "--register-model", artifact], cwd=ROOT, env=env, check=True,
+    out = subprocess.run([sys.executable, __file__, "--register-model", artifact, "blend" if args.heuristic_blend else ""],
+                         cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True)
     print(out.stdout.strip(), flush=True)
     print(f"machine: {os.cpu_count()} CPUs; load average before: {os.getloadavg()}", flush=True)
