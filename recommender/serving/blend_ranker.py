@@ -48,6 +48,8 @@ class BlendRanker:
         # (catalog fingerprint, catalog row per blend target or -1, rows the blend does not know)
         self._prepared: tuple[tuple | None, np.ndarray, np.ndarray] = (None, np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._lock = threading.Lock()
+        # score() and explain() of one request share one feature computation
+        self._last = threading.local()
 
     @classmethod
     def load(cls, name: str, folder: str | Path, transfer_folder: str | Path | None = None) -> "BlendRanker":
@@ -96,6 +98,15 @@ class BlendRanker:
     def _features(self, catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int], scenario: str):
         """The shape's view, the catalog row of each scored target (-1: not in the catalog),
         the catalog rows the blend does not know, and the features and evidence."""
+        key = (catalog.fingerprint, tuple(cart_rows), scenario)
+        last = getattr(self._last, "value", None)
+        if last is not None and last[0] is ctx and last[1] == key:
+            return last[2]
+        result = self._compute(catalog, ctx, cart_rows, scenario)
+        self._last.value = (ctx, key, result)
+        return result
+
+    def _compute(self, catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int], scenario: str):
         _, row_of_target, unknown = self._rows(catalog)
         user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows])
         view = self._shape(scenario)
