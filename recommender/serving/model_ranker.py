@@ -1,4 +1,6 @@
-"""The trained transfer ranker behind the serving ``Ranker`` interface.
+"""The trained transfer ranker behind the serving ``Ranker`` interface, for versions trained
+before the blend (their folder holds the xDeepFM alone; newer versions serve through
+``blend_ranker``, with the transfer model as one of the blend's features).
 
 Offline evaluation and serving call the same ``XDeepFMRecommender.score``; this adapter
 only translates: catalog rows and the customer's request-time history into the model's
@@ -29,7 +31,6 @@ from .customers import CustomerContext
 RETRIEVAL_THRESHOLD = 5000
 RETRIEVAL_N = 200
 RETRIEVAL_POPULAR = 100
-SCENARIO_IDS = {"home": 0, "feed": 0, "search": 0, "member_exclusive": 0, "cross_sell": 0}
 
 
 class ModelRanker:
@@ -103,7 +104,9 @@ class ModelRanker:
             history=np.array([i for i, _ in hist], np.int64),
             history_weight=np.array([w for _, w in hist], np.float32),
             tier=min(ctx.tier_rank, n_tiers - 1),
-            scenario=SCENARIO_IDS.get(scenario, 0),
+            # the transfer model is trained with one generic scenario (0); the field is kept for a
+            # model that learns per-page embeddings
+            scenario=0,
             cart=np.array([self.index[c] for c in cart_ids if c in self.index], np.int64),
         )
 

@@ -53,7 +53,3 @@ def model_version_rollback(*, user=None) -> ModelVersion:
 
 def model_version_active() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_active=True).first()
-
-
-def model_versions_list(limit: int = 100):
-    return ModelVersion.objects.select_related("job")[:limit]

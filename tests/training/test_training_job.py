@@ -127,3 +127,23 @@ def test_failed_run_is_recorded_and_leaves_active_version(behaviour, settings, t
     assert version.status == ModelVersion.Status.FAILED and "DatasetTooSmall" in version.error
     assert Job.objects.get(pk=version.job_id).status == Job.Status.FAILED
     assert ModelVersion.objects.get(is_active=True).name == "old"
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_evaluate_prints_the_seeded_protocol_table_and_the_gate(behaviour):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("evaluate", "--config", json.dumps(SMALL), "--seeds", "2", "--folds", "2", "--no-ablations",
+                 "--protocol", "cross_sell", stdout=out)
+    text = out.getvalue()
+    assert "Seeded evaluation: 2 customer splits" in text
+    assert "== intent ==" in text and "== cross_sell ==" in text
+    for model in ("popularity", "channel_popularity", "co_purchase", "blend"):
+        assert f"\n{model} " in text
+    assert "(best baseline)" in text and "\nGate: " in text
+    assert not ModelVersion.objects.exists()  # evaluation registers nothing

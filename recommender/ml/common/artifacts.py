@@ -35,7 +35,9 @@ def tensors_digest(tensors: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """Write ``path`` through a temporary file in its folder and one rename: a crash never
+    leaves a half-written file that a later load would accept."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -58,8 +60,8 @@ def save_artifact(directory: str | os.PathLike, kind: str, tensors: dict[str, np
     arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     digest = tensors_digest(arrays)
     full_meta = {"kind": kind, "digest": digest, **meta}
-    _atomic_write(d / WEIGHTS_FILE, lambda p: save_file(arrays, p))
-    _atomic_write(d / META_FILE, lambda p: Path(p).write_text(json.dumps(full_meta, indent=2, sort_keys=True)))
+    atomic_write(d / WEIGHTS_FILE, lambda p: save_file(arrays, p))
+    atomic_write(d / META_FILE, lambda p: Path(p).write_text(json.dumps(full_meta, indent=2, sort_keys=True)))
     return digest
 
 
@@ -92,7 +94,7 @@ def pointer_write(root: str | os.PathLike, info: dict[str, Any]) -> None:
     pointer or the new one, never half of either."""
     r = Path(root)
     r.mkdir(parents=True, exist_ok=True)
-    _atomic_write(r / POINTER_FILE, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
+    atomic_write(r / POINTER_FILE, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=1)))
 
 
 def pointer_read(root: str | os.PathLike) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""The interface every ranker shares, and safe artifact I/O.
+"""The interface every ranker shares, and its artifact folders.
 
 Artifacts are a folder with ``weights.safetensors`` (tensors/arrays only) and
 ``metadata.json`` (model type, config, vocabularies, id maps). Nothing is pickled, so
@@ -14,26 +14,24 @@ from typing import Any, Sequence
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..common.artifacts import ArtifactError, atomic_write
+from ..common.matrix import top_k
 from ..data import InteractionData, RecData, UserContext
 
 WEIGHTS_FILE = "weights.safetensors"
 METADATA_FILE = "metadata.json"
 
 
-class ArtifactError(ValueError):
-    """An artifact folder is missing, incomplete or of the wrong model type."""
-
-
 def write_artifact(path: str | Path, model_type: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> Path:
+    """A ranker's folder: tensors in safetensors, the rest in JSON, each file replaced atomically
+    (the same rules as ``ml.common.artifacts``; this layout is the rankers' own, kept so that
+    every version already on disk still loads)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    # Write to temporary names first so a crash never leaves half an artifact behind.
-    tmp_w, tmp_m = path / (WEIGHTS_FILE + ".tmp"), path / (METADATA_FILE + ".tmp")
-    save_file(arrays, str(tmp_w))
-    tmp_m.write_text(json.dumps({"model_type": model_type, **metadata}, indent=1, sort_keys=True))
-    tmp_w.replace(path / WEIGHTS_FILE)
-    tmp_m.replace(path / METADATA_FILE)
+    atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(arrays, tmp))
+    text = json.dumps({"model_type": model_type, **metadata}, indent=1, sort_keys=True)
+    atomic_write(path / METADATA_FILE, lambda tmp: Path(tmp).write_text(text))
     return path
 
 
@@ -42,10 +40,16 @@ def read_artifact(path: str | Path, model_type: str | None = None) -> tuple[dict
     w, m = path / WEIGHTS_FILE, path / METADATA_FILE
     if not w.is_file() or not m.is_file():
         raise ArtifactError(f"artifact at {path} needs {WEIGHTS_FILE} and {METADATA_FILE}")
-    meta = json.loads(m.read_text())
+    try:
+        meta = json.loads(m.read_text())
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{m}: unreadable metadata ({exc})") from exc
     if model_type is not None and meta.get("model_type") != model_type:
         raise ArtifactError(f"artifact at {path} is a {meta.get('model_type')!r} model, expected {model_type!r}")
-    return load_file(str(w)), meta
+    try:
+        return load_file(str(w)), meta
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise ArtifactError(f"{w}: unreadable weights ({exc})") from exc
 
 
 class Recommender(ABC):
@@ -100,16 +104,7 @@ class Recommender(ABC):
 
 def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """Positions of the k best scores, best first; ties broken by position (stable)."""
-    scores = np.asarray(scores)
-    k = min(k, len(scores))
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    if k < len(scores):
-        part = np.argpartition(-scores, k - 1)[:k]
-        # stable tie-break on position so results are deterministic
-        order = np.lexsort((part, -scores[part]))
-        return part[order]
-    return np.lexsort((np.arange(len(scores)), -scores))
+    return top_k(scores, k)[0]
 
 
 def rank_many(scores: np.ndarray, candidates: np.ndarray, k: int) -> list[np.ndarray]:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..data import DatasetTooSmall
+from ..common.device import select_device as common_select_device
 from ..config import ConfigError, TrainConfig
 from ..models.xdeepfm import UserBatch, XDeepFMRecommender
 
@@ -28,11 +29,11 @@ class TrainingDiverged(RuntimeError):
 
 
 def select_device(preference: str = "auto") -> torch.device:
-    if preference == "cuda" or (preference == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' requested but CUDA is not available")
-        return torch.device("cuda")
-    return torch.device("cpu")
+    """The one device rule (``ml.common.device``); an absent accelerator is a config error here."""
+    try:
+        return common_select_device(preference)
+    except RuntimeError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 @dataclass
