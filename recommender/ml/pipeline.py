@@ -210,7 +210,7 @@ def run_pipeline(
     if transfer_val is not None:
         tune_transfer_weight(blend, data, {"cross_sell": transfer_val}, served.score_many)
     for shape in SHAPES:
-        if seeded["gate"]["shapes"].get(shape) != "blend":
+        if seeded["gate"].get("shapes", {}).get(shape) != "blend":
             # it did not earn its place for this shape: serve the best simple baseline there
             blend.weights[shape] = {name: (1.0 if name == "channel_popularity" else 0.0) for name in blend.weights[shape]}
             blend.tuning.setdefault(shape, {})["served"] = "channel_popularity (the blend did not beat it)"

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..blend.model import BlendRecommender, default_weights
 from ..blend.tuning import fit_blend
-from ..data import RecData
+from ..data import DatasetTooSmall, RecData
 from ..models.base import Recommender
 from ..models.baselines import ItemKNNRecommender, PopularityRecommender, RecencyPopularityRecommender
 from .protocols import evaluate_model
@@ -84,10 +84,16 @@ def evaluate_seeded(data: RecData, *, seeds: Sequence[int] = tuple(range(10)), f
     steps, step = len(protocols) * len(seeds), 0
     for protocol in protocols:
         runs = []
-        for seed in seeds:
-            progress(step / steps, f"{protocol}: seed {seed} ({step + 1} of {steps} splits)")
-            runs.append(_run_seed(data, protocol, seed, folds))
-            step += 1
+        try:
+            for seed in seeds:
+                progress(step / steps, f"{protocol}: seed {seed} ({step + 1} of {steps} splits)")
+                runs.append(_run_seed(data, protocol, seed, folds))
+                step += 1
+        except DatasetTooSmall as exc:
+            # no comparison on this protocol: the gate will say so and hold the version
+            out.setdefault("errors", {})[protocol] = str(exc)
+            step += len(seeds) - len(runs)
+            continue
         names = list(runs[0].metrics)
         table = {name: {m: _stats([r.metrics[name].get(m) for r in runs]) for m in METRICS} for name in names}
         by_channel = {
@@ -125,9 +131,11 @@ def gate_decision(seeded: dict) -> dict:
     protocols = seeded.get("protocols") or {}
     missing = [p for p in GATED_PROTOCOLS if p not in protocols]
     if missing:
-        return {"passes": False, "shapes": {}, "details": [],
+        errors = seeded.get("errors") or {}
+        why = "; ".join(f"{p.replace('_', '-')}: {errors[p]}" for p in missing if p in errors)
+        return {"passes": False, "shapes": {}, "details": [why] if why else [],
                 "reason": f"The evaluation could not compare this version with the baselines on "
-                          f"{', '.join(missing)}, so it is not promoted automatically."}
+                          f"{', '.join(p.replace('_', '-') for p in missing)}, so it is not promoted automatically."}
     lines, shapes = [], {}
     for p in GATED_PROTOCOLS:
         r = protocols[p]
@@ -171,6 +179,8 @@ def format_seeded(seeded: dict) -> str:
         rel = f", {r['relative']:+.1%}" if r["relative"] is not None else ""
         lines.append(f"{MODEL} - {r['best_baseline']} (best baseline): {d['mean']:+.4f} ± {d['std']:.4f}{rel}; "
                      f"{'passes' if r['passes'] else 'does not pass'}")
+    for p, error in (seeded.get("errors") or {}).items():
+        lines.append(f"\n== {p} == not evaluated: {error}")
     g = seeded["gate"]
     lines.append(f"\nGate: {'PASS' if g['passes'] else 'HOLD'}. {g['reason']}")
     lines += [f"  {x}" for x in g.get("details", [])]

@@ -34,7 +34,7 @@ def test_the_gate_holds_when_nothing_beats_the_baseline_or_a_protocol_is_missing
     held = gate_decision({"seeds": [0, 1, 2], "protocols": {"intent": noise, "cross_sell": noise}})
     assert held["passes"] is False and "not promoted automatically" in held["reason"]
     missing = gate_decision({"seeds": [0], "protocols": {"intent": noise}})
-    assert missing["passes"] is False and "cross_sell" in missing["reason"]
+    assert missing["passes"] is False and "cross-sell" in missing["reason"]
 
 
 def test_evaluate_seeded_reports_every_model_over_every_seed():
@@ -53,3 +53,16 @@ def test_evaluate_seeded_reports_every_model_over_every_seed():
     # toy data: the menswear/dress signal is perfectly learnable, the blend must find it
     assert seeded["protocols"]["cross_sell"]["models"]["blend"]["ndcg@10"]["mean"] >= \
         seeded["protocols"]["cross_sell"]["models"]["popularity"]["ndcg@10"]["mean"]
+
+
+def test_a_protocol_that_cannot_be_evaluated_holds_the_version_and_says_why():
+    data = toy_data(n_users=120)
+    # nobody bought a garment: the cross-sell protocol has no customers to hold out
+    inter = data.interactions
+    only_jewelry = data.with_interactions(inter.subset(data.items.is_target[inter.item_idx]))
+    seeded = evaluate_seeded(only_jewelry, seeds=(0,), folds=2)
+    assert "cross_sell" in seeded["errors"] and "cross_sell" not in seeded["protocols"]
+    gate = seeded["gate"]
+    assert gate["passes"] is False
+    assert "could not compare this version with the baselines on cross-sell" in gate["reason"]
+    assert "not evaluated" in format_seeded(seeded)
