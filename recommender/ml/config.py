@@ -10,7 +10,12 @@ import numpy as np
 
 
 class ConfigError(ValueError):
-    """A hyperparameter is missing, unknown or out of range."""
+    """A hyperparameter is missing, unknown or out of range; ``field`` names it (None when the
+    error is about the whole set), so a form can put the message on its input."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -84,32 +89,32 @@ class TrainConfig:
         for name, (lo, hi, lo_inclusive) in self._RANGES.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ConfigError(f"{name} must be a number, got {v!r}")
+                raise ConfigError(f"{name} must be a number, got {v!r}", field=name)
             ok = (lo <= v if lo_inclusive else lo < v) and v <= hi
             if not ok:
-                raise ConfigError(f"{name} must be in {'[' if lo_inclusive else '('}{lo:g}, {hi:g}], got {v:g}")
+                raise ConfigError(f"{name} must be in {'[' if lo_inclusive else '('}{lo:g}, {hi:g}], got {v:g}", field=name)
         for name, (lo, hi) in self._INT_RANGES.items():
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ConfigError(f"{name} must be an integer, got {v!r}")
+                raise ConfigError(f"{name} must be an integer, got {v!r}", field=name)
             if not lo <= v <= hi:
-                raise ConfigError(f"{name} must be in [{lo}, {hi}], got {v}")
+                raise ConfigError(f"{name} must be in [{lo}, {hi}], got {v}", field=name)
         for name in ("cin_layers", "dnn_layers"):
             v = getattr(self, name)
             if not isinstance(v, (list, tuple)) or not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) and 1 <= x <= 4096 for x in v):
-                raise ConfigError(f"{name} must be a list of layer sizes in [1, 4096], got {v!r}")
+                raise ConfigError(f"{name} must be a list of layer sizes in [1, 4096], got {v!r}", field=name)
             if len(v) > 8:
-                raise ConfigError(f"{name} may have at most 8 layers, got {len(v)}")
+                raise ConfigError(f"{name} may have at most 8 layers, got {len(v)}", field=name)
             setattr(self, name, [int(x) for x in v])
         if not isinstance(self.prior_residual, bool):
-            raise ConfigError(f"prior_residual must be true or false, got {self.prior_residual!r}")
+            raise ConfigError(f"prior_residual must be true or false, got {self.prior_residual!r}", field="prior_residual")
         if not isinstance(self.freeze_on_finetune, bool):
-            raise ConfigError(f"freeze_on_finetune must be true or false, got {self.freeze_on_finetune!r}")
+            raise ConfigError(f"freeze_on_finetune must be true or false, got {self.freeze_on_finetune!r}", field="freeze_on_finetune")
         if self.device not in ("auto", "cpu", "cuda"):
-            raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
+            raise ConfigError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}", field="device")
         if self.prior_beta is not None and (isinstance(self.prior_beta, bool) or not isinstance(self.prior_beta, (int, float))
                                             or not math.isfinite(self.prior_beta) or not 0 <= self.prior_beta <= 100):
-            raise ConfigError(f"prior_beta must be null (tune on validation) or a number in [0, 100], got {self.prior_beta!r}")
+            raise ConfigError(f"prior_beta must be null (tune on validation) or a number in [0, 100], got {self.prior_beta!r}", field="prior_beta")
         if self.epochs_pretrain + self.epochs_finetune == 0:
             raise ConfigError("epochs_pretrain and epochs_finetune cannot both be 0")
 

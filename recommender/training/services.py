@@ -8,7 +8,6 @@ between seeded splits; see ``ml.evaluation.seeded``); a failed or killed run lea
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import time
 from pathlib import Path
@@ -49,9 +48,7 @@ def training_config(overrides: dict[str, Any] | None = None):
     try:
         return TrainConfig.from_dict(values)
     except ConfigError as exc:
-        message = str(exc)
-        match = re.match(r"(\w+) must", message)
-        raise TrainingConfigError(message, field=match.group(1) if match else None) from exc
+        raise TrainingConfigError(str(exc), field=exc.field) from exc
     except TypeError as exc:
         raise TrainingConfigError(f"Invalid hyperparameters: {exc}") from exc
 

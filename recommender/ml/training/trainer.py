@@ -33,7 +33,7 @@ def select_device(preference: str = "auto") -> torch.device:
     try:
         return common_select_device(preference)
     except RuntimeError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise ConfigError(str(exc), field="device") from exc
 
 
 @dataclass
