@@ -5,12 +5,13 @@ import json
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from recommender.models import ModelVersion, PromotionEvent
+from recommender.models import ModelVersion
+from recommender.training import selectors
 from recommender.training.registry import RegistryError, model_version_promote, model_version_rollback
 
 from .. import model_reports
@@ -28,12 +29,10 @@ def _pretty(value) -> str:
 @staff_required
 @require_GET
 def model_list(request: HttpRequest) -> HttpResponse:
-    # epoch_losses can hold hundreds of rows per version; the table needs only the metrics.
-    qs = ModelVersion.objects.defer("epoch_losses", "config", "data_snapshot", "error")
-    page = Paginator(qs, VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.model_versions_for_list(), VERSIONS_PER_PAGE).get_page(request.GET.get("page"))
     rows = [{"version": v, "verdict": model_reports.verdict(v.metrics)} for v in page.object_list]
-    active = ModelVersion.objects.filter(is_active=True).only("id", "name").first()
-    can_roll_back = bool(active) and PromotionEvent.objects.filter(version=active).exclude(previous=None).exists()
+    active = selectors.model_version_active_name()
+    can_roll_back = selectors.promotion_last_with_previous(active) is not None
     return render(
         request,
         "dashboard/models/list.html",
@@ -43,8 +42,8 @@ def model_list(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "active": active,
             "can_roll_back": can_roll_back,
-            "promotions": PromotionEvent.objects.select_related("version", "previous", "user")[:10],
-            "compare_form": CompareForm(versions=ModelVersion.objects.only("id", "name", "status", "is_active")[:200],
+            "promotions": selectors.promotions_recent(),
+            "compare_form": CompareForm(versions=selectors.model_versions_for_compare(),
                                         initial=_compare_initial(page.object_list)),
             "query_prefix": "",
         },
@@ -59,7 +58,9 @@ def _compare_initial(versions) -> dict:
 @staff_required
 @require_GET
 def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = get_object_or_404(ModelVersion.objects.select_related("job"), pk=version_id)
+    version = selectors.model_version_with_job(version_id)
+    if version is None:
+        raise Http404("No such model version.")
     series = model_reports.loss_series(version.epoch_losses)
     figure = epoch_loss_figure(series)
     metrics = version.metrics or {}
@@ -83,7 +84,7 @@ def model_detail(request: HttpRequest, version_id: int) -> HttpResponse:
             "served_note": metrics.get("served_model_note", ""),
             "fast": metrics.get("fast", False),
             "promotions": version.promotions.select_related("previous", "user")[:10],
-            "others": ModelVersion.objects.exclude(pk=version.pk).only("id", "name")[:50],
+            "others": selectors.model_version_others(version),
         },
     )
 
@@ -98,7 +99,7 @@ def model_promote(request: HttpRequest, version_id: int) -> HttpResponse:
     needs_yes = (version.status == ModelVersion.Status.READY and not verdict.passes
                  and request.POST.get("confirm") != "worse")
     if request.method == "GET" or needs_yes:
-        active = ModelVersion.objects.filter(is_active=True).only("name").first()
+        active = selectors.model_version_active_name()
         current = active.name if active else "the heuristic blend (no trained version is active)"
         body = (f"Every storefront scenario switches from {current} to {version.name} within a few seconds. "
                 f"You can roll back afterwards.")
@@ -133,9 +134,8 @@ def model_promote(request: HttpRequest, version_id: int) -> HttpResponse:
 def model_rollback(request: HttpRequest) -> HttpResponse:
     back = reverse("dashboard:models")
     if request.method == "GET":
-        active = ModelVersion.objects.filter(is_active=True).only("id", "name").first()
-        last = (PromotionEvent.objects.filter(version=active).exclude(previous=None).select_related("previous").first()
-                if active else None)
+        active = selectors.model_version_active_name()
+        last = selectors.promotion_last_with_previous(active)
         body = (f"{active.name} is active. Rolling back re-activates {last.previous.name}, the version active before it."
                 if last else "There is no earlier active version to roll back to.")
         return render(request, "dashboard/confirm.html",
@@ -153,12 +153,12 @@ def model_rollback(request: HttpRequest) -> HttpResponse:
 @staff_required
 @require_GET
 def model_compare(request: HttpRequest) -> HttpResponse:
-    versions = list(ModelVersion.objects.only("id", "name", "status", "is_active")[:200])
+    versions = selectors.model_versions_for_compare()
     form = CompareForm(request.GET or None, versions=versions, initial=_compare_initial(versions))
     context = {"section": "models", "form": form}
     if form.is_bound and form.is_valid():
-        a = ModelVersion.objects.get(pk=form.cleaned_data["a"])
-        b = ModelVersion.objects.get(pk=form.cleaned_data["b"])
+        a = selectors.model_version_with_job(form.cleaned_data["a"])
+        b = selectors.model_version_with_job(form.cleaned_data["b"])
         context.update(
             a=a,
             b=b,
