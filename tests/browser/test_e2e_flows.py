@@ -182,9 +182,19 @@ def test_import_embed_train_promote_preview_and_rule(logged_in_page, tmp_path, s
     page.wait_for_selector(".metric-table")
     assert page.locator('[data-protocol="cross_sell"] table').count() == 1
     page.wait_for_selector("#loss-chart .main-svg")
+    # the gate's verdict in plain words, with the seeded table behind it
+    verdict = page.locator("#verdict-title").inner_text()
+    gate = version.metrics["gate"]
+    assert verdict == ("Beats the baselines" if gate["passes"] else "Does not beat the baselines")
+    assert gate["reason"] in page.locator(".verdict").inner_text()
     screenshot(page, "models-detail")
-    page.once("dialog", lambda d: d.accept())
-    page.get_by_role("button", name="Promote").click()
+    if gate["passes"]:
+        page.once("dialog", lambda d: d.accept())
+        page.get_by_role("button", name="Promote").click()
+    else:  # a version that did not earn its place is promoted only after a second, explicit yes
+        page.get_by_role("link", name="Promote anyway…").click()
+        assert "did not earn its place" in page.locator(".callout-warn").inner_text()
+        page.get_by_role("button", name="Promote anyway").click()
     page.wait_for_selector(".msg-success")
     version.refresh_from_db()
     assert version.is_active

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from ..data import CHANNEL_CODES, InteractionData, RecData, UserContext
+from ..data import CHANNEL_CODES, EVENT_TYPES, InteractionData, RecData, UserContext
 
 SOURCES: tuple[str, ...] = (
     "channel_popularity",  # time-decayed purchases in the shopper's channel mix, around their day
@@ -121,7 +121,7 @@ class SignalTables:
         n_days = int(days.max() - first_day + 1) if len(days) else 1
         counts = np.zeros((3, n_days, n_t), np.float32)
         # Purchases only: a view is not a sale, and popularity is what sells.
-        buy = train.weight[is_t] >= 1.0
+        buy = train.event_type[is_t] == EVENT_TYPES.index("purchase")
         np.add.at(counts, (train.channel[is_t][buy], days[is_t][buy] - first_day, t_items[buy]), 1.0)
         known = train.channel > 0
         online_share = float((train.channel[known] == CHANNEL_CODES["online"]).mean()) if known.any() else 0.5
