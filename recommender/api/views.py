@@ -173,8 +173,7 @@ class EventsView(StorefrontView):
         outcomes = events_ingest(data["events"])
         results = [
             {"index": o.index, "event_id": o.event_id, "status": o.status,
-             "error": error_body("unknown_item" if o.field == "item_id" and "unknown" in o.message else "invalid",
-                                 o.message, o.field or None)["error"] if o.status == "error" else None}
+             "error": error_body(o.code, o.message, o.field or None)["error"] if o.status == "error" else None}
             for o in outcomes
         ]
         counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "duplicate", "error")}
