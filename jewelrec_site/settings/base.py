@@ -211,6 +211,8 @@ CACHES = {
 
 # Largest JSON body the storefront API accepts (an events batch of ~1,000 events fits).
 JEWELREC_API_MAX_BODY_BYTES = int(os.environ.get("JEWELREC_API_MAX_BODY_BYTES", 1024 * 1024))
+# A feed cursor is signed and expires after this many seconds (docs/api.md, "Feed").
+JEWELREC_FEED_CURSOR_MAX_AGE = int(os.environ.get("JEWELREC_FEED_CURSOR_MAX_AGE", 24 * 3600))
 
 # --- JewelRec ------------------------------------------------------------------------
 # Where the sample data lives; never copied into the repository.

@@ -53,7 +53,7 @@ class CrossSellInputSerializer(serializers.Serializer):
 class FeedQuerySerializer(serializers.Serializer):
     customer_id = serializers.CharField(required=False, max_length=ID_MAX)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_K, default=20)
-    cursor = serializers.CharField(required=False, max_length=20000)
+    cursor = serializers.CharField(required=False, max_length=6000, help_text="The previous page's next_cursor, as given.")
     type = serializers.CharField(required=False, max_length=64)
     channel = ChannelField()
 
