@@ -182,7 +182,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("JEWELREC_API_RATE", "6000/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["recommender.api.parsers.LimitedJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,

@@ -1,11 +1,33 @@
 """Input and output serializers of the storefront API (one pair per operation)."""
 from __future__ import annotations
 
+import math
+import re
+
+from django.conf import settings
 from rest_framework import serializers
 
+from recommender.catalog.images import ImageRejected, image_validate
+from recommender.serving.errors import DomainError, PayloadTooLargeError, UnsupportedFormatError
 from recommender.serving.scenarios import CHANNELS, MAX_K
 
 ID_MAX = 128
+# Every number written in a query or message (a price bound, a size) must be at most this:
+# a few hundred nines became float infinity, which no JSON answer can carry.
+MAX_TEXT_NUMBER = 10**12
+# The same numbers the query parser reads (recommender/ml/search/query.py, _NUM).
+_TEXT_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def numbers_in_range(text: str) -> str:
+    """Refuse a text with a number the search could not use as a finite price bound."""
+    for match in _TEXT_NUMBER.finditer(text):
+        value = float(match.group().replace(",", "."))
+        if not math.isfinite(value) or value > MAX_TEXT_NUMBER:
+            raise serializers.ValidationError(
+                f"The number {match.group()[:20]}{'…' if len(match.group()) > 20 else ''} is larger than "
+                f"{MAX_TEXT_NUMBER:,}.", code="number_out_of_range")
+    return text
 
 
 class KField(serializers.IntegerField):
@@ -66,7 +88,7 @@ class SimilarQuerySerializer(serializers.Serializer):
 
 
 class SearchInputSerializer(serializers.Serializer):
-    query = serializers.CharField(max_length=500, trim_whitespace=True)
+    query = serializers.CharField(max_length=500, trim_whitespace=True, validators=[numbers_in_range])
     customer_id = serializers.CharField(required=False, max_length=ID_MAX)
     k = KField()
 
@@ -79,9 +101,18 @@ class ImageSearchQuerySerializer(serializers.Serializer):
 class ImageSearchInputSerializer(serializers.Serializer):
     image = serializers.FileField(help_text="The photo (JPEG, PNG, WebP or GIF).")
 
+    def validate_image(self, upload) -> bytes:
+        """The photo's bytes, checked like every stored photo: format, size, pixels, damage."""
+        try:
+            return image_validate(upload, name="image", max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE).data
+        except ImageRejected as exc:
+            error = {"too_large": PayloadTooLargeError,
+                     "unsupported_image_format": UnsupportedFormatError}.get(exc.code, DomainError)
+            raise error(f"The photo was refused: {exc.reason}.", field="image", code=exc.code) from None
+
 
 class AssistantInputSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=1000, trim_whitespace=True)
+    message = serializers.CharField(max_length=1000, trim_whitespace=True, validators=[numbers_in_range])
     customer_id = serializers.CharField(required=False, max_length=ID_MAX)
     item_id = serializers.CharField(required=False, max_length=ID_MAX)
 
@@ -89,7 +120,8 @@ class AssistantInputSerializer(serializers.Serializer):
 class EventsInputSerializer(serializers.Serializer):
     """Each event is validated on its own; a bad one is reported, the good ones are stored."""
 
-    events = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=1000)
+    # Anything at all per event, null included: a bad event is reported in its own result.
+    events = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=1, max_length=1000)
 
 
 # --- outputs ------------------------------------------------------------------------------

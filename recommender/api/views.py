@@ -16,6 +16,7 @@ from recommender.serving.request_log import api_request_record
 from recommender.serving.search import assistant_answer, search_image, search_text
 
 from . import serializers as s
+from .parsers import LimitedJSONParser, MultiPartFormParser
 from .auth import ApiKeyAuthentication, ApiKeyThrottle, HasEventsScope, HasReadScope
 from .errors import error_body
 
@@ -31,7 +32,7 @@ class StorefrontView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasReadScope]
     throttle_classes = [ApiKeyThrottle]
-    parser_classes = [parsers.JSONParser]
+    parser_classes = [LimitedJSONParser]
     scenario = "other"
 
     def initial(self, request, *args, **kwargs):
@@ -42,7 +43,7 @@ class StorefrontView(APIView):
         super().initial(request, *args, **kwargs)
 
     def _multipart(self) -> bool:
-        return any(p is parsers.MultiPartParser for p in self.parser_classes)
+        return any(issubclass(p, parsers.MultiPartParser) for p in self.parser_classes)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -131,7 +132,7 @@ class SearchView(StorefrontView):
 
 class ImageSearchView(StorefrontView):
     scenario = "image_search"
-    parser_classes = [parsers.MultiPartParser]
+    parser_classes = [MultiPartFormParser]
 
     @extend_schema(parameters=[s.ImageSearchQuerySerializer], request={"multipart/form-data": s.ImageSearchInputSerializer},
                    responses=_documented(s.RecommendationOutputSerializer, 413, 415), summary="Visual search: a photo in, similar items out")

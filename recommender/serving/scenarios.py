@@ -265,11 +265,16 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
     k = check_k(req.k)
     catalog = serving_catalog()
     anchor = (Item.objects.filter(external_id=item_id).select_related("exclusive_tier")
-              .only("id", "title", "product_type", "colour", "material", "exclusive_tier__rank").first())
+              .only("id", "title", "product_type", "colour", "material", "is_jewelry", "exclusive_tier__rank").first())
     ctx = customer_context(req.customer_id)
     if anchor is None or (anchor.exclusive_tier_id and anchor.exclusive_tier.rank > ctx.tier_rank):
         # A member-only item is unknown to everyone below its tier: its title would leak in the reasons.
         raise NotFoundError(f"Unknown item id '{item_id}'.", field="id", code="unknown_item")
+    if not anchor.is_jewelry:
+        # Clothes are in the catalog for cross-category learning and as cart items; similar
+        # answers jewelry for a jewelry anchor, and says so rather than guessing.
+        raise NotFoundError(f"Item '{item_id}' is not jewelry; similar items are answered for jewelry only.",
+                            field="id", code="not_jewelry")
     row = catalog.row_of.get(item_id)
     anchor_type = canonical_type(anchor.product_type)
     product_type = req.product_type or (anchor.product_type if same_type else None)
