@@ -31,7 +31,9 @@ VAR_DIR = Path(os.environ.get("JEWELREC_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: `make run` may be reached from the network, and the debug pages show
+# settings, the URLconf and tracebacks. DJANGO_DEBUG=1 turns them on for development.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
 INSTALLED_APPS = [
@@ -50,7 +52,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "jewelrec_site.middleware.ApiRequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "jewelrec_site.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -130,6 +134,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# WhiteNoise serves static files with DEBUG off too. The embedded setup serves them straight
+# from the app folders (no collectstatic step); production collects them into STATIC_ROOT.
+WHITENOISE_USE_FINDERS = env_bool("JEWELREC_STATIC_FROM_FINDERS", True)
+# Uploaded photos: Django serves them in the embedded setup; production leaves them to a web
+# server or object store (settings/production.py).
+JEWELREC_SERVE_MEDIA = env_bool("JEWELREC_SERVE_MEDIA", True)
 # Uploads larger than this are refused before they reach an image decoder.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
