@@ -5,6 +5,7 @@ import math
 import re
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from recommender.catalog.images import ImageRejected, image_validate
@@ -30,12 +31,74 @@ def numbers_in_range(text: str) -> str:
     return text
 
 
+# An id as the retailer wrote it: no control characters, no blank or padded value (a padded id
+# would be a different customer). The schema states the same pattern, so it tells the truth.
+ID_PATTERN = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
+_id_validator = RegexValidator(ID_PATTERN, message="Must not be blank, padded with spaces or contain control characters.",
+                               code="invalid")
+# Free text (a query, a message) is trimmed and must say something.
+_text_validator = RegexValidator(r"\S", message="Must not be blank.", code="blank")
+
+
 class KField(serializers.IntegerField):
     def __init__(self, **kwargs):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_K)
         kwargs.setdefault("default", 10)
         super().__init__(**kwargs)
+
+
+class JSONKField(KField):
+    """``k`` in a JSON body: a JSON integer, not a string of digits (the schema says integer)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, (str, bool)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IdField(serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", ID_MAX)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("validators", [_id_validator])
+        super().__init__(**kwargs)
+
+
+class JSONStringMixin:
+    """In a JSON body a string must be a JSON string: DRF would turn 42 or true into "42"/"True"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JSONIdField(JSONStringMixin, IdField):
+    pass
+
+
+class JSONTextField(JSONStringMixin, serializers.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("validators", [_text_validator, numbers_in_range])
+        super().__init__(**kwargs)
+
+
+class TypeField(serializers.CharField):
+    """A product type of the catalog (ring, earring, necklace, bracelet, ...); an unknown one is 404."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("validators", [_id_validator])
+        kwargs.setdefault("help_text", "A product type of the catalog: ring, earring, necklace, bracelet, ... "
+                                       "(singular or plural, any case). An unknown type is 404 unknown_type.")
+        super().__init__(**kwargs)
+
+
+class JSONTypeField(JSONStringMixin, TypeField):
+    pass
 
 
 class ChannelField(serializers.ChoiceField):
@@ -51,55 +114,59 @@ class ChannelField(serializers.ChoiceField):
 
 
 class HomeQuerySerializer(serializers.Serializer):
-    customer_id = serializers.CharField(required=False, max_length=ID_MAX, allow_blank=False)
+    customer_id = IdField(required=False)
     k = KField()
-    type = serializers.CharField(required=False, max_length=64, help_text="ring, earring, necklace, bracelet…")
+    type = TypeField()
     channel = ChannelField()
 
 
 class CustomerQuerySerializer(serializers.Serializer):
-    customer_id = serializers.CharField(max_length=ID_MAX)
+    customer_id = IdField()
     k = KField()
-    type = serializers.CharField(required=False, max_length=64)
+    type = TypeField()
     channel = ChannelField()
 
 
 class CrossSellInputSerializer(serializers.Serializer):
-    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
-    items = serializers.ListField(child=serializers.CharField(max_length=ID_MAX), min_length=1, max_length=100)
-    k = KField()
-    type = serializers.CharField(required=False, max_length=64)
+    customer_id = JSONIdField(required=False)
+    items = serializers.ListField(child=JSONIdField(), min_length=1, max_length=100)
+    k = JSONKField()
+    type = JSONTypeField()
     channel = ChannelField()
 
 
 class FeedQuerySerializer(serializers.Serializer):
-    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    customer_id = IdField(required=False)
     page_size = serializers.IntegerField(min_value=1, max_value=MAX_K, default=20)
-    cursor = serializers.CharField(required=False, max_length=6000, help_text="The previous page's next_cursor, as given.")
-    type = serializers.CharField(required=False, max_length=64)
+    cursor = serializers.CharField(required=False, max_length=6000, trim_whitespace=False,
+                                   help_text="The previous page's next_cursor, as given: an opaque token signed by "
+                                             "this server for the same customer_id and type. Anything else is 400 "
+                                             "invalid_cursor.")
+    type = TypeField()
     channel = ChannelField()
 
 
 class SimilarQuerySerializer(serializers.Serializer):
     k = KField()
-    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    customer_id = IdField(required=False)
     same_type = serializers.BooleanField(required=False, default=False)
-    type = serializers.CharField(required=False, max_length=64)
+    type = TypeField()
 
 
 class SearchInputSerializer(serializers.Serializer):
-    query = serializers.CharField(max_length=500, trim_whitespace=True, validators=[numbers_in_range])
-    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
-    k = KField()
+    query = JSONTextField(max_length=500, help_text="What the shopper typed. Numbers in it are at most 10^12.")
+    customer_id = JSONIdField(required=False)
+    k = JSONKField()
 
 
 class ImageSearchQuerySerializer(serializers.Serializer):
     k = KField()
-    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
+    customer_id = IdField(required=False)
 
 
 class ImageSearchInputSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="The photo (JPEG, PNG, WebP or GIF).")
+    # An empty file is judged by image_validate like any other broken photo (invalid_image).
+    image = serializers.FileField(allow_empty_file=True, help_text="The photo (JPEG, PNG, WebP or GIF).")
 
     def validate_image(self, upload) -> bytes:
         """The photo's bytes, checked like every stored photo: format, size, pixels, damage."""
@@ -112,16 +179,24 @@ class ImageSearchInputSerializer(serializers.Serializer):
 
 
 class AssistantInputSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=1000, trim_whitespace=True, validators=[numbers_in_range])
-    customer_id = serializers.CharField(required=False, max_length=ID_MAX)
-    item_id = serializers.CharField(required=False, max_length=ID_MAX)
+    message = JSONTextField(max_length=1000, help_text="The shopper's question. Numbers in it are at most 10^12.")
+    customer_id = JSONIdField(required=False)
+    item_id = JSONIdField(required=False, help_text="A jewelry item the question is about (404 not_jewelry "
+                                                    "for another item).")
 
 
 class EventsInputSerializer(serializers.Serializer):
     """Each event is validated on its own; a bad one is reported, the good ones are stored."""
 
-    # Anything at all per event, null included: a bad event is reported in its own result.
-    events = serializers.ListField(child=serializers.JSONField(allow_null=True), min_length=1, max_length=1000)
+    # Anything at all per event, null included: a bad event is reported in its own result
+    # (207), so the request's own schema is only the batch around them.
+    events = serializers.ListField(
+        child=serializers.JSONField(allow_null=True, help_text=(
+            'An event: {"event_id"?: string (1-128, not blank; makes re-sending idempotent), "customer_id": string '
+            '(1-128), "item_id": string (1-64, a catalog item), "type": "view" | "favorite" | "add_to_cart" | '
+            '"purchase", "timestamp": ISO 8601 (1970 to a day from now), "price"?: number or numeric string '
+            '(0 <= price < 1,000,000), "channel"?: string (up to 32)}. Each is judged on its own.')),
+        min_length=1, max_length=1000)
 
 
 # --- outputs ------------------------------------------------------------------------------

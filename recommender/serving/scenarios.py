@@ -101,7 +101,8 @@ def eligibility(
     if product_type:
         wanted = canonical_type(product_type)
         if wanted not in catalog.type_names:
-            raise DomainError(f"Unknown product type '{product_type}'.", field="type", code="unknown_type")
+            # Types are catalog data, like item ids: an unknown one is not found (404).
+            raise NotFoundError(f"Unknown product type '{product_type}'.", field="type", code="unknown_type")
         mask &= catalog.mask("type", wanted)
     if exclude_rows:
         mask[exclude_rows] = False
