@@ -17,7 +17,7 @@ urlpatterns = [
     # serves its start-up script as a file, so the page runs under the strict CSP.
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
-    re_path(r"^api/", handlers.api_not_found),  # everything else under /api/: a JSON 404
+    re_path(r"^api/", handlers.api_not_found, name="api-not-found"),  # everything else under /api/: JSON 404
     path("", include("recommender.dashboard.urls")),
 ]
 
