@@ -34,10 +34,32 @@ def numbers_in_range(text: str) -> str:
 # An id as the retailer wrote it: no control characters, no blank or padded value (a padded id
 # would be a different customer). The schema states the same pattern, so it tells the truth.
 ID_PATTERN = r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$"
-_id_validator = RegexValidator(ID_PATTERN, message="Must not be blank, padded with spaces or contain control characters.",
-                               code="invalid")
-# Free text (a query, a message) is trimmed and must say something.
-_text_validator = RegexValidator(r"\S", message="Must not be blank.", code="blank")
+
+
+class WholeValueRegexValidator(RegexValidator):
+    """The pattern must match the whole value: Python's ``$`` also matches before a final
+    newline, which JSON Schema's does not, so "J001\\n" would pass ``re.search``."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(str(value)) is None:
+            raise serializers.ValidationError(self.message, code=self.code)
+
+
+_id_validator = WholeValueRegexValidator(
+    ID_PATTERN, message="Must not be blank, padded with spaces or contain control characters.", code="invalid")
+
+
+def is_valid_id(value: str) -> bool:
+    return len(value) <= ID_MAX and _id_validator.regex.fullmatch(value) is not None
+
+
+# Free text (a query, a message) is trimmed, must say something and holds no NUL. Whitespace is
+# spelled out (what Python's strip() removes) rather than \s, whose meaning differs between
+# regex engines, so a client validating against the schema agrees with this server.
+_SPACE = r"\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+TEXT_PATTERN = rf"^[^\x00]*[^{_SPACE}][^\x00]*$"
+_text_validator = WholeValueRegexValidator(TEXT_PATTERN, message="Must not be blank or contain NUL characters.",
+                                           code="blank")
 
 
 class KField(serializers.IntegerField):

@@ -11,14 +11,17 @@ from rest_framework.views import APIView
 
 from recommender.events.services import events_ingest
 from recommender.serving import scenarios
-from recommender.serving.errors import DomainError, PayloadTooLargeError
+from recommender.serving.errors import DomainError, NotFoundError, PayloadTooLargeError
 from recommender.serving.request_log import api_request_record
 from recommender.serving.search import assistant_answer, search_image, search_text
 
 from . import serializers as s
-from .parsers import LimitedJSONParser, MultiPartFormParser
 from .auth import ApiKeyAuthentication, ApiKeyThrottle, HasEventsScope, HasReadScope
 from .errors import error_body
+from .parsers import LimitedJSONParser, MultiPartFormParser
+
+
+ID_ECHO = 64  # how much of a refused id an error message repeats
 
 
 def _documented(ok, *statuses: int) -> dict:
@@ -119,6 +122,9 @@ class SimilarView(StorefrontView):
                    summary="Items similar to this one (photo + text + attributes)")
     def get(self, request, item_id: str):
         data = self.query(s.SimilarQuerySerializer)
+        if not s.is_valid_id(item_id):
+            # No catalog id has control characters (PostgreSQL could not even compare one with NUL).
+            raise NotFoundError(f"Unknown item id '{item_id[:ID_ECHO]}'.", field="id", code="unknown_item")
         return Response(s.render_result(scenarios.recommend_similar(item_id, _req(data), same_type=data["same_type"])))
 
 

@@ -68,7 +68,9 @@ ALL_CHECKS = CHECKS.get_all()
 
 def _check(case, keys):
     scope = "events" if case.operation.path == "/api/v1/events" else "read"
-    headers = {"Authorization": f"Token {keys[scope]}"}
+    # A case that leaves out the Authorization header on purpose (the schema requires it) is sent
+    # without it, and must be refused.
+    headers = {} if case.meta.is_negative_at(ParameterLocation.HEADER) else {"Authorization": f"Token {keys[scope]}"}
     if (case.operation.path == "/api/v1/feed" and not case.meta.is_negative_at(ParameterLocation.QUERY)
             and "cursor" in (case.query or {})):
         # A cursor is an opaque token only this server can sign: no schema can generate a valid

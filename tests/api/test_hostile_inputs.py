@@ -167,6 +167,12 @@ def test_a_non_jewelry_item_is_not_an_anchor_for_similar_or_the_assistant(shop, 
     assert_error(response, 404, "not_jewelry", "item_id")
 
 
+@pytest.mark.parametrize("item_id", ["J001%00", "%0AJ001", "J001%0A", "J001%20", "x" * 129])
+def test_an_item_id_no_catalog_can_hold_is_unknown_item(shop, api, item_id):
+    """Also on PostgreSQL, which cannot compare a string holding NUL."""
+    assert_error(api.get(f"{V1}/items/{item_id}/similar"), 404, "unknown_item", "id")
+
+
 def test_a_non_jewelry_cart_item_is_welcome_in_cross_sell(shop, api):
     """Cross-sell is for a cart or an order, clothes included: that is the transfer learning."""
     body = ok(api.post(f"{V1}/recommendations/cross-sell", {"items": ["G001"], "k": 3}, format="json"))
