@@ -9,7 +9,7 @@ import threading
 
 # The longest request line gunicorn takes (its maximum). The app answers URLs over 7,168
 # characters under /api/ with a JSON 414 itself (jewelrec_site/middleware.py), so only lines
-# beyond this reach gunicorn's own plain 400; a feed cursor fits well inside either.
+# beyond this get gunicorn's own HTML 414; a feed cursor fits well inside either.
 limit_request_line = 8190
 limit_request_field_size = 8190
 
