@@ -385,8 +385,10 @@ def feed_page(req: Request, page_size: int, cursor: str | None) -> Recommendatio
         if state["tail_after"] is not None:
             eligible &= keys > np.uint64(state["tail_after"])
         candidates = np.flatnonzero(eligible)
-        taken = candidates[np.argsort(keys[candidates], kind="stable")[:page_size]]
-        remaining = len(candidates) - len(taken)
+        if len(candidates) > page_size:  # the next page_size keys without sorting the whole catalog
+            candidates = candidates[np.argpartition(keys[candidates], page_size - 1)[:page_size]]
+        taken = candidates[np.argsort(keys[candidates])]
+        remaining = int(eligible.sum()) - len(taken)
         tail_after = int(keys[taken].max()) if len(taken) else state["tail_after"]
         page_rows = sorted(taken.tolist(), key=lambda row: (-adjusted[row], row))
         pinned, explore, ranked = set(), [], state["ranked"]

@@ -179,7 +179,19 @@ def test_a_non_jewelry_cart_item_is_welcome_in_cross_sell(shop, api):
     assert body["items"] and "G001" not in [i["id"] for i in body["items"]]
 
 
-# --- property: never a 5xx, never a lost valid event ----------------------------------------------
+# --- properties: never a 5xx, never a lost valid event -------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(cursor=st.one_of(st.text(min_size=1, max_size=200), st.from_regex(r"\.?[A-Za-z0-9_-]{1,80}:[A-Za-z0-9]{1,8}:[A-Za-z0-9_-]{1,60}", fullmatch=True),
+                        st.text(alphabet="abc._-", min_size=6001, max_size=6010)))  # unreserved: the URL stays under 7,168
+def test_any_feed_cursor_not_issued_here_is_a_precise_400(shop, api, cursor):
+    response = api.get(f"{V1}/feed", {"customer_id": "c-plat", "page_size": 2, "cursor": cursor})
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["field"] == "cursor"
+    assert error["code"] in {"invalid_cursor", "max_length", "null_characters_not_allowed", "blank"}, error
 
 _scalar = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10**30, max_value=10**30),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30))
