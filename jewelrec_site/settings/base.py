@@ -52,9 +52,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "jewelrec_site.middleware.ApiRequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "jewelrec_site.middleware.SecurityHeadersMiddleware",
+    "jewelrec_site.middleware.ApiRequestLimitsMiddleware",  # its JSON 414/431 get the headers above
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
