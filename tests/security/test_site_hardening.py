@@ -72,7 +72,9 @@ def test_an_unknown_dashboard_page_shows_no_urlconf(client):
 
 def test_a_long_url_is_a_json_414_and_a_long_header_a_json_431(api):
     limit = ApiRequestLimitsMiddleware.MAX_URL_LENGTH
-    assert_json_error(api.get("/api/v1/feed", {"cursor": "x" * limit}), 414, "uri_too_long")
+    too_long = api.get("/api/v1/feed", {"cursor": "x" * limit})
+    assert_json_error(too_long, 414, "uri_too_long")
+    assert too_long["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
     body = assert_json_error(api.get("/api/v1/ping", HTTP_X_PADDING="y" * (ApiRequestLimitsMiddleware.MAX_HEADER_LENGTH + 1)),
                              431, "header_too_large")
     assert "X-Padding" in body["error"]["message"]
