@@ -27,7 +27,8 @@ ID_ECHO = 64  # how much of a refused id an error message repeats
 def _documented(ok, *statuses: int) -> dict:
     """The success body plus the uniform error body for every error status the operation can answer."""
     error = OpenApiResponse(s.ErrorSerializer, description="{\"error\": {\"code\", \"message\", \"field\"}}")
-    codes = {400, 401, 403, 413, 429, 503, *statuses}  # 413: every view checks the body size
+    # 413: every view checks the body size; 414/431: a URL or header over the limits under /api/
+    codes = {400, 401, 403, 413, 414, 429, 431, 503, *statuses}
     return {200: ok, **{code: error for code in sorted(codes)}}
 
 

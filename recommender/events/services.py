@@ -109,7 +109,8 @@ def parse_channel(value: Any) -> str:
     """"online", "store", or "" when the storefront does not say."""
     text = "" if value is None else str(value).strip().lower()
     if text and text not in CHANNEL_CODES:
-        raise EventInvalid("channel", f"must be one of {', '.join(sorted(CHANNEL_CODES))}; got '{str(value)[:40]}'")
+        raise EventInvalid("channel", f"must be one of {', '.join(sorted(CHANNEL_CODES))}; got '{str(value)[:40]}'",
+                           "invalid_choice")
     return text
 
 

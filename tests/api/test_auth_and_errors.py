@@ -112,8 +112,8 @@ def test_schema_and_docs_are_public_and_served_without_a_cdn(client):
     document = yaml.safe_load(schema.content)
     assert document["openapi"].startswith("3.")
     home = document["paths"]["/api/v1/recommendations/home"]["get"]
-    assert set(home["responses"]) == {"200", "400", "401", "403", "404", "413", "429", "503"}
-    assert {p["name"] for p in home["parameters"]} == {"customer_id", "k", "type"}
+    assert set(home["responses"]) == {"200", "400", "401", "403", "404", "413", "414", "429", "431", "503"}
+    assert {p["name"] for p in home["parameters"]} == {"customer_id", "k", "type", "channel"}
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"cdn" not in docs.content.lower()

@@ -93,6 +93,8 @@ def _expected(call, who, customer_rank, hidden) -> tuple[int, str | None]:
         return 404, "unknown_item"  # a member-only item does not exist below its tier
     if kind == "assistant" and arg[1] in hidden:
         return 404, "unknown_item"
+    if kind == "cross_sell" and set(arg) & hidden:
+        return 404, "unknown_item"  # a cart may not name what the customer may not see
     if kind == "member_exclusive":
         if who is None:
             return 400, "required"
