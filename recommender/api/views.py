@@ -163,8 +163,6 @@ class AssistantView(StorefrontView):
         return Response(s.render_result(result))
 
 
-
-
 class EventsView(StorefrontView):
     scenario = "events"
     permission_classes = [HasEventsScope]
