@@ -7,6 +7,12 @@ a crash (recommender/serving/warmup.py).
 """
 import threading
 
+# The longest request line gunicorn takes (its maximum). The app answers URLs over 7,168
+# characters under /api/ with a JSON 414 itself (jewelrec_site/middleware.py), so only lines
+# beyond this get gunicorn's own HTML 414; a feed cursor fits well inside either.
+limit_request_line = 8190
+limit_request_field_size = 8190
+
 
 def post_worker_init(worker):
     """Warm in a helper thread while telling the master the worker is alive: at 100k items

@@ -31,7 +31,9 @@ VAR_DIR = Path(os.environ.get("JEWELREC_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless asked for: `make run` may be reached from the network, and the debug pages show
+# settings, the URLconf and tracebacks. DJANGO_DEBUG=1 turns them on for development.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
 INSTALLED_APPS = [
@@ -51,6 +53,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "jewelrec_site.middleware.SecurityHeadersMiddleware",
+    "jewelrec_site.middleware.ApiRequestLimitsMiddleware",  # its JSON 414/431 get the headers above
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -130,6 +134,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# WhiteNoise serves static files with DEBUG off too. The embedded setup serves them straight
+# from the app folders (no collectstatic step); production collects them into STATIC_ROOT.
+WHITENOISE_USE_FINDERS = env_bool("JEWELREC_STATIC_FROM_FINDERS", True)
+# Uploaded photos: Django serves them in the embedded setup; production leaves them to a web
+# server or object store (settings/production.py).
+JEWELREC_SERVE_MEDIA = env_bool("JEWELREC_SERVE_MEDIA", True)
 # Uploads larger than this are refused before they reach an image decoder.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -182,7 +192,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "recommender.api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"api_key": os.environ.get("JEWELREC_API_RATE", "6000/min")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["recommender.api.parsers.LimitedJSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
@@ -211,6 +221,8 @@ CACHES = {
 
 # Largest JSON body the storefront API accepts (an events batch of ~1,000 events fits).
 JEWELREC_API_MAX_BODY_BYTES = int(os.environ.get("JEWELREC_API_MAX_BODY_BYTES", 1024 * 1024))
+# A feed cursor is signed and expires after this many seconds (docs/api.md, "Feed").
+JEWELREC_FEED_CURSOR_MAX_AGE = int(os.environ.get("JEWELREC_FEED_CURSOR_MAX_AGE", 24 * 3600))
 
 # --- JewelRec ------------------------------------------------------------------------
 # Where the sample data lives; never copied into the repository.

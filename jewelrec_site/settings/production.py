@@ -26,3 +26,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+WHITENOISE_USE_FINDERS = env_bool("JEWELREC_STATIC_FROM_FINDERS", False)  # collectstatic at deploy
+JEWELREC_SERVE_MEDIA = env_bool("JEWELREC_SERVE_MEDIA", False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.settings import api_settings
 
@@ -105,3 +106,15 @@ class ApiKeyThrottle(throttling.SimpleRateThrottle):
 
     def wait(self):
         return getattr(self, "_wait", None)
+
+
+class ApiKeySchemeExtension(OpenApiAuthenticationExtension):
+    """The schema states that every operation needs ``Authorization: Token <key>`` (without it,
+    schemathesis' ignored_auth check has nothing to hold the API to)."""
+
+    target_class = ApiKeyAuthentication
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`Token <key>`; keys carry the scopes `read` and/or `events`."}

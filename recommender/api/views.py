@@ -4,26 +4,31 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import parsers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommender.events.services import events_ingest
 from recommender.serving import scenarios
-from recommender.serving.errors import DomainError, PayloadTooLargeError
+from recommender.serving.errors import DomainError, NotFoundError, PayloadTooLargeError
 from recommender.serving.request_log import api_request_record
 from recommender.serving.search import assistant_answer, search_image, search_text
 
 from . import serializers as s
 from .auth import ApiKeyAuthentication, ApiKeyThrottle, HasEventsScope, HasReadScope
 from .errors import error_body
+from .parsers import LimitedJSONParser, MultiPartFormParser
+
+
+ID_ECHO = 64  # how much of a refused id an error message repeats
 
 
 def _documented(ok, *statuses: int) -> dict:
     """The success body plus the uniform error body for every error status the operation can answer."""
     error = OpenApiResponse(s.ErrorSerializer, description="{\"error\": {\"code\", \"message\", \"field\"}}")
-    codes = {400, 401, 403, 413, 429, 503, *statuses}  # 413: every view checks the body size
+    # 413: every view checks the body size; 414/431: a URL or header over the limits under /api/
+    codes = {400, 401, 403, 413, 414, 429, 431, 503, *statuses}
     return {200: ok, **{code: error for code in sorted(codes)}}
 
 
@@ -31,7 +36,7 @@ class StorefrontView(APIView):
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [HasReadScope]
     throttle_classes = [ApiKeyThrottle]
-    parser_classes = [parsers.JSONParser]
+    parser_classes = [LimitedJSONParser]
     scenario = "other"
 
     def initial(self, request, *args, **kwargs):
@@ -42,7 +47,7 @@ class StorefrontView(APIView):
         super().initial(request, *args, **kwargs)
 
     def _multipart(self) -> bool:
-        return any(p is parsers.MultiPartParser for p in self.parser_classes)
+        return any(issubclass(p, parsers.MultiPartParser) for p in self.parser_classes)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -52,7 +57,9 @@ class StorefrontView(APIView):
         return response
 
     def query(self, serializer_class):
-        serializer = serializer_class(data=self.request.query_params)
+        # A plain dict, not the QueryDict: DRF reads "k=" from a QueryDict as "k absent", while
+        # the schema (and this API) call an empty value what it is, an empty value.
+        serializer = serializer_class(data=self.request.query_params.dict())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
@@ -72,7 +79,7 @@ def _req(data: dict) -> scenarios.Request:
 class HomeView(StorefrontView):
     scenario = "home"
 
-    @extend_schema(parameters=[s.HomeQuerySerializer], responses=_documented(s.RecommendationOutputSerializer),
+    @extend_schema(parameters=[s.HomeQuerySerializer], responses=_documented(s.RecommendationOutputSerializer, 404),
                    summary="Homepage and category-page personalisation")
     def get(self, request):
         return Response(s.render_result(scenarios.recommend_home(_req(self.query(s.HomeQuerySerializer)))))
@@ -100,7 +107,7 @@ class MemberExclusiveView(StorefrontView):
 class FeedView(StorefrontView):
     scenario = "feed"
 
-    @extend_schema(parameters=[s.FeedQuerySerializer], responses=_documented(s.FeedOutputSerializer),
+    @extend_schema(parameters=[s.FeedQuerySerializer], responses=_documented(s.FeedOutputSerializer, 404),
                    summary="Endless personalised feed (cursor pagination)")
     def get(self, request):
         data = self.query(s.FeedQuerySerializer)
@@ -116,6 +123,9 @@ class SimilarView(StorefrontView):
                    summary="Items similar to this one (photo + text + attributes)")
     def get(self, request, item_id: str):
         data = self.query(s.SimilarQuerySerializer)
+        if not s.is_valid_id(item_id):
+            # No catalog id has control characters (PostgreSQL could not even compare one with NUL).
+            raise NotFoundError(f"Unknown item id '{item_id[:ID_ECHO]}'.", field="id", code="unknown_item")
         return Response(s.render_result(scenarios.recommend_similar(item_id, _req(data), same_type=data["same_type"])))
 
 
@@ -131,7 +141,7 @@ class SearchView(StorefrontView):
 
 class ImageSearchView(StorefrontView):
     scenario = "image_search"
-    parser_classes = [parsers.MultiPartParser]
+    parser_classes = [MultiPartFormParser]
 
     @extend_schema(parameters=[s.ImageSearchQuerySerializer], request={"multipart/form-data": s.ImageSearchInputSerializer},
                    responses=_documented(s.RecommendationOutputSerializer, 413, 415), summary="Visual search: a photo in, similar items out")
@@ -153,18 +163,12 @@ class AssistantView(StorefrontView):
         return Response(s.render_result(result))
 
 
-# A batch in which every event is invalid answers 400 with the per-event report; a body that is
-# not a batch at all answers 400 with the uniform error.
-_EVENTS_400 = PolymorphicProxySerializer(component_name="EventsRejected", resource_type_field_name=None,
-                                         serializers=[s.EventsOutputSerializer, s.ErrorSerializer])
-
-
 class EventsView(StorefrontView):
     scenario = "events"
     permission_classes = [HasEventsScope]
 
-    @extend_schema(request=s.EventsInputSerializer, responses={**_documented(s.EventsOutputSerializer, 413, 415), 207: s.EventsOutputSerializer,
-                              400: _EVENTS_400},
+    @extend_schema(request=s.EventsInputSerializer,
+                   responses={**_documented(s.EventsOutputSerializer, 413, 415), 207: s.EventsOutputSerializer},
                    summary="Post a batch of behaviour events (idempotent by event_id)")
     def post(self, request):
         data = self.body(s.EventsInputSerializer)
@@ -173,20 +177,15 @@ class EventsView(StorefrontView):
         outcomes = events_ingest(data["events"])
         results = [
             {"index": o.index, "event_id": o.event_id, "status": o.status,
-             "error": error_body("unknown_item" if o.field == "item_id" and "unknown" in o.message else "invalid",
-                                 o.message, o.field or None)["error"] if o.status == "error" else None}
+             "error": error_body(o.code, o.message, o.field or None)["error"] if o.status == "error" else None}
             for o in outcomes
         ]
         counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "duplicate", "error")}
         body = {"created": counts["created"], "duplicates": counts["duplicate"], "errors": counts["error"],
                 "results": results}
-        if counts["error"] == 0:
-            status = 200
-        elif counts["error"] < len(results):
-            status = 207  # some stored, some rejected: the body says which
-        else:
-            status = 400
-        return Response(body, status=status)
+        # 207 whenever an event was rejected, all of them included: the request itself was a
+        # valid batch, and each event's outcome is in the body. 400 is for a body that is not one.
+        return Response(body, status=200 if counts["error"] == 0 else 207)
 
 
 class PingView(APIView):

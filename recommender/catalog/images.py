@@ -33,11 +33,14 @@ MAX_BYTES = 20 * 1024 * 1024
 
 
 class ImageRejected(ValueError):
-    """A file that is not an acceptable photo. The message names the file and the reason."""
+    """A file that is not an acceptable photo. The message names the file and the reason;
+    ``code`` says which rule refused it (``invalid_image``, ``unsupported_image_format``,
+    ``too_large``)."""
 
-    def __init__(self, name: str, reason: str) -> None:
+    def __init__(self, name: str, reason: str, code: str = "invalid_image") -> None:
         self.name = name
         self.reason = reason
+        self.code = code
         super().__init__(f"{name}: {reason}")
 
 
@@ -70,7 +73,7 @@ def read_bytes(fileobj_or_bytes, *, name: str = "photo", max_bytes: int = MAX_BY
         if isinstance(data, str):
             raise ImageRejected(name, "not an image (text was given, expected bytes)")
     if len(data) > max_bytes:
-        raise ImageRejected(name, f"file is larger than {max_bytes // (1024 * 1024)} MB")
+        raise ImageRejected(name, f"file is larger than {max_bytes // (1024 * 1024)} MB", "too_large")
     return data
 
 
@@ -79,13 +82,15 @@ def _looks_like_svg(head: bytes) -> bool:
     return text.startswith(b"<svg") or (text.startswith(b"<?xml") and b"<svg" in head.lower())
 
 
-def image_validate(fileobj_or_bytes, *, name: str = "photo", max_pixels: int = MAX_PIXELS) -> ValidatedImage:
+def image_validate(fileobj_or_bytes, *, name: str = "photo", max_pixels: int = MAX_PIXELS,
+                   max_bytes: int = MAX_BYTES) -> ValidatedImage:
     """Return the checked photo or raise :class:`ImageRejected` with a clear reason."""
-    data = read_bytes(fileobj_or_bytes, name=name)
+    data = read_bytes(fileobj_or_bytes, name=name, max_bytes=max_bytes)
     if not data:
         raise ImageRejected(name, "file is empty (0 bytes)")
     if _looks_like_svg(data[:1024]):
-        raise ImageRejected(name, "SVG is not accepted (vector files can carry scripts); export a JPEG or PNG")
+        raise ImageRejected(name, "SVG is not accepted (vector files can carry scripts); export a JPEG or PNG",
+                            "unsupported_image_format")
 
     with warnings.catch_warnings():
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make it an error here
@@ -97,7 +102,8 @@ def image_validate(fileobj_or_bytes, *, name: str = "photo", max_pixels: int = M
                 width, height = im.size
                 if fmt not in ACCEPTED_FORMATS:
                     raise ImageRejected(
-                        name, f"unsupported image format {fmt or 'unknown'}; use JPEG, PNG, WebP or GIF"
+                        name, f"unsupported image format {fmt or 'unknown'}; use JPEG, PNG, WebP or GIF",
+                        "unsupported_image_format",
                     )
                 if width <= 0 or height <= 0:
                     raise ImageRejected(name, "image has no pixels")

@@ -31,6 +31,13 @@ class PayloadTooLargeError(DomainError):
     code = "too_large"
 
 
+class UnsupportedFormatError(DomainError):
+    """A file in a format the operation does not take (a BMP photo, say): 415."""
+
+    status_code = 415
+    code = "unsupported_image_format"
+
+
 class ServiceUnavailableError(DomainError):
     status_code = 503
     code = "unavailable"

@@ -7,12 +7,12 @@ forget it.
 """
 from __future__ import annotations
 
-import base64
-import json
-import zlib
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
+from django.conf import settings
+from django.core import signing
 from django.db.models import Q
 
 from recommender.ml.data import EVENT_WEIGHTS
@@ -30,7 +30,10 @@ from .snapshots import ProcessSnapshot, snapshot_on_change
 
 SCENARIOS = ("home", "cross_sell", "member_exclusive", "feed", "similar", "search", "image_search", "assistant")
 MAX_K = 100
-FEED_MAX_SEEN = 1000
+# The feed's first items are ranked and diversified, and the cursor remembers each of them;
+# past this many it serves the rest of the eligible catalog in a fixed per-customer order, so
+# the cursor stays small (a query parameter) however far the shopper scrolls.
+FEED_RANKED_ITEMS = 1000
 FEED_EXPLORATION_SLOTS = 2
 FEED_MMR_LAMBDA = 0.7
 
@@ -98,7 +101,8 @@ def eligibility(
     if product_type:
         wanted = canonical_type(product_type)
         if wanted not in catalog.type_names:
-            raise DomainError(f"Unknown product type '{product_type}'.", field="type", code="unknown_type")
+            # Types are catalog data, like item ids: an unknown one is not found (404).
+            raise NotFoundError(f"Unknown product type '{product_type}'.", field="type", code="unknown_type")
         mask &= catalog.mask("type", wanted)
     if exclude_rows:
         mask[exclude_rows] = False
@@ -262,11 +266,16 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
     k = check_k(req.k)
     catalog = serving_catalog()
     anchor = (Item.objects.filter(external_id=item_id).select_related("exclusive_tier")
-              .only("id", "title", "product_type", "colour", "material", "exclusive_tier__rank").first())
+              .only("id", "title", "product_type", "colour", "material", "is_jewelry", "exclusive_tier__rank").first())
     ctx = customer_context(req.customer_id)
     if anchor is None or (anchor.exclusive_tier_id and anchor.exclusive_tier.rank > ctx.tier_rank):
         # A member-only item is unknown to everyone below its tier: its title would leak in the reasons.
         raise NotFoundError(f"Unknown item id '{item_id}'.", field="id", code="unknown_item")
+    if not anchor.is_jewelry:
+        # Clothes are in the catalog for cross-category learning and as cart items; similar
+        # answers jewelry for a jewelry anchor, and says so rather than guessing.
+        raise NotFoundError(f"Item '{item_id}' is not jewelry; similar items are answered for jewelry only.",
+                            field="id", code="not_jewelry")
     row = catalog.row_of.get(item_id)
     anchor_type = canonical_type(anchor.product_type)
     product_type = req.product_type or (anchor.product_type if same_type else None)
@@ -287,43 +296,115 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
 # --- feed ---------------------------------------------------------------------------------
 
 
-def _encode_cursor(state: dict) -> str:
-    raw = zlib.compress(json.dumps(state, separators=(",", ":")).encode())
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+_CURSOR_SALT = "jewelrec.feed.v1"
+_U64 = (1 << 64) - 1
+_TAIL_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it permutes the 64-bit integers
 
 
-def _decode_cursor(cursor: str) -> dict:
+def _invalid_cursor() -> DomainError:
+    return DomainError("The cursor is malformed, expired, or was issued for another customer or type.",
+                       field="cursor", code="invalid_cursor")
+
+
+def _cursor_salt(req: Request) -> str:
+    # A cursor is valid only for the customer and the type filter it was issued for.
+    return f"{_CURSOR_SALT}:{req.customer_id or ''}:{canonical_type(req.product_type or '')}"
+
+
+def _encode_cursor(req: Request, state: dict) -> str:
+    ranked = sorted(state["ranked"])
+    deltas = [b - a for a, b in zip([0] + ranked, ranked)]  # small numbers compress well
+    payload = {"s": state["seed"], "p": state["page"], "r": deltas, "t": state["tail_after"]}
+    return signing.dumps(payload, salt=_cursor_salt(req), compress=True)
+
+
+def _is_int(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _decode_cursor(req: Request, cursor: str) -> dict:
+    """The state inside a cursor this server signed; anything else is ``invalid_cursor``.
+
+    The signature is checked before anything is decompressed or parsed, and the signed state is
+    still validated in full: the signing key also signs other things.
+    """
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        state = json.loads(zlib.decompress(base64.urlsafe_b64decode(padded), bufsize=1 << 16))
-        if not isinstance(state, dict) or not isinstance(state.get("seen", []), list):
-            raise ValueError
-        state["seen"] = [int(x) for x in state.get("seen", [])][-FEED_MAX_SEEN:]
-        state["page"] = int(state.get("page", 0))
-        state["seed"] = int(state.get("seed", 0))
-        return state
-    except (ValueError, TypeError, zlib.error, json.JSONDecodeError):
-        raise DomainError("The cursor is malformed or expired.", field="cursor", code="invalid_cursor") from None
+        payload = signing.loads(cursor, salt=_cursor_salt(req), max_age=settings.JEWELREC_FEED_CURSOR_MAX_AGE)
+    except (signing.BadSignature, ValueError, TypeError, OverflowError, RecursionError):
+        raise _invalid_cursor() from None
+    if not isinstance(payload, dict) or set(payload) != {"s", "p", "r", "t"}:
+        raise _invalid_cursor()
+    seed, page, deltas, tail_after = payload["s"], payload["p"], payload["r"], payload["t"]
+    if not (_is_int(seed, 0, 2**32 - 1) and _is_int(page, 1, 10**7) and isinstance(deltas, list)
+            and len(deltas) <= FEED_RANKED_ITEMS + MAX_K and all(_is_int(d, 0, 2**62) for d in deltas)
+            and (tail_after is None or _is_int(tail_after, 0, _U64))):
+        raise _invalid_cursor()
+    ranked, total = [], 0
+    for delta in deltas:
+        total += delta
+        ranked.append(total)
+    return {"seed": seed, "page": page, "ranked": ranked, "tail_after": tail_after}
+
+
+def _tail_keys(catalog: ServingCatalog, seed: int) -> np.ndarray:
+    """Each item's place in the feed's tail: a per-customer shuffle that is stable while the
+    catalog changes (it depends on the item's pk alone), so a position in it is a cursor."""
+    with np.errstate(over="ignore"):
+        return (catalog.item_pk.astype(np.uint64) ^ np.uint64(seed)) * _TAIL_MIX
 
 
 def feed_page(req: Request, page_size: int, cursor: str | None) -> RecommendationResult:
-    """An endless personalised feed.
+    """A personalised feed that serves every eligible item once, then ends (``next_cursor`` None).
 
-    The cursor carries the ids already served, so no item repeats across pages even when
-    new events change the ranking in between. Each page is diversified by maximal marginal
-    relevance over type and colour, with a few slots for new items.
+    The first :data:`FEED_RANKED_ITEMS` items are ranked and diversified by maximal marginal
+    relevance over type and colour, with a few slots for new items; the cursor carries their
+    ids, so none repeats even when new events change the ranking in between. After them, the
+    rest of the eligible catalog follows in a fixed per-customer order (:func:`_tail_keys`),
+    each page ordered by score, and the cursor carries only the position reached. The cursor
+    is signed and expires after ``JEWELREC_FEED_CURSOR_MAX_AGE`` seconds.
     """
     page_size = check_k(page_size, "page_size")
+    state = (_decode_cursor(req, cursor) if cursor
+             else {"seed": _feed_seed(req.customer_id), "page": 0, "ranked": [], "tail_after": None})
     catalog = serving_catalog()
     ctx = _context(req)
-    state = _decode_cursor(cursor) if cursor else {"seen": [], "page": 0, "seed": _feed_seed(req.customer_id)}
-    seen_rows = [catalog.pk_row[pk] for pk in state["seen"] if pk in catalog.pk_row]
+    seen_rows = [catalog.pk_row[pk] for pk in state["ranked"] if pk in catalog.pk_row]
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=seen_rows)
     ranker = _ranker(req.model_version)
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="feed")
     rules = rules_active("feed")
     rules_apply_exclusions(rules, catalog, eligible)
     adjusted = rules_apply_scores(rules, catalog, scores)
+    if len(state["ranked"]) < FEED_RANKED_ITEMS:
+        page_rows, pinned, explore = _feed_ranked_rows(catalog, state, rules, adjusted, eligible, page_size)
+        remaining = int(eligible.sum()) - len(page_rows)
+        ranked = state["ranked"] + [int(catalog.item_pk[r]) for r in page_rows]
+        tail_after = None
+    else:
+        keys = _tail_keys(catalog, state["seed"])
+        if state["tail_after"] is not None:
+            eligible &= keys > np.uint64(state["tail_after"])
+        candidates = np.flatnonzero(eligible)
+        if len(candidates) > page_size:  # the next page_size keys without sorting the whole catalog
+            candidates = candidates[np.argpartition(keys[candidates], page_size - 1)[:page_size]]
+        taken = candidates[np.argsort(keys[candidates])]
+        remaining = int(eligible.sum()) - len(taken)
+        tail_after = int(keys[taken].max()) if len(taken) else state["tail_after"]
+        page_rows = sorted(taken.tolist(), key=lambda row: (-adjusted[row], row))
+        pinned, explore, ranked = set(), [], state["ranked"]
+    texts = reason_mod.reasons_for("feed", catalog, ctx, page_rows, pinned, {
+        "explore": set(explore), "sources": _sources(ranker, catalog, ctx, page_rows, [], "feed")})
+    items = [_item(catalog, row, float(adjusted[row]), texts[i]) for i, row in enumerate(page_rows)]
+    next_cursor = None if remaining <= 0 or not page_rows else _encode_cursor(
+        req, {"seed": state["seed"], "page": state["page"] + 1, "ranked": ranked, "tail_after": tail_after})
+    return RecommendationResult(
+        scenario="feed", items=items, model_version=ranker.version, personalised=_personalised(ctx),
+        customer_known=ctx.known, extras={"next_cursor": next_cursor, "page": state["page"]},
+    )
+
+
+def _feed_ranked_rows(catalog: ServingCatalog, state: dict, rules, adjusted: np.ndarray, eligible: np.ndarray,
+                      page_size: int) -> tuple[list[int], set, list[int]]:
     rng = np.random.default_rng(state["seed"] + state["page"])
     explore_pool = np.flatnonzero(eligible & catalog.is_new)
     n_explore = min(FEED_EXPLORATION_SLOTS, len(explore_pool), max(page_size - 1, 0))
@@ -335,25 +416,13 @@ def feed_page(req: Request, page_size: int, cursor: str | None) -> Recommendatio
     page_rows = list(chosen)
     for i, row in enumerate(explore):
         page_rows.insert(min(len(page_rows), 2 + i * 5), row)
-    page_rows, pinned = (rules_apply_pins(rules, catalog, page_rows, eligible, page_size)
-                         if state["page"] == 0 else (page_rows[:page_size], set()))
-    texts = reason_mod.reasons_for("feed", catalog, ctx, page_rows, pinned, {
-        "explore": set(explore), "sources": _sources(ranker, catalog, ctx, page_rows, [], "feed")})
-    items = [_item(catalog, row, float(adjusted[row]), texts[i]) for i, row in enumerate(page_rows)]
-    served = state["seen"] + [int(catalog.item_pk[r]) for r in page_rows]
-    exhausted = len(page_rows) < page_size or int(eligible.sum()) <= len(page_rows)
-    next_cursor = None if exhausted else _encode_cursor(
-        {"seen": served[-FEED_MAX_SEEN:], "page": state["page"] + 1, "seed": state["seed"]}
-    )
-    return RecommendationResult(
-        scenario="feed", items=items, model_version=ranker.version, personalised=_personalised(ctx),
-        customer_known=ctx.known, extras={"next_cursor": next_cursor, "page": state["page"]},
-    )
+    if state["page"] == 0:
+        page_rows, pinned = rules_apply_pins(rules, catalog, page_rows, eligible, page_size)
+        return page_rows, pinned, explore
+    return page_rows[:page_size], set(), explore
 
 
 def _feed_seed(customer_id: str | None) -> int:
-    import hashlib
-
     return int.from_bytes(hashlib.sha256((customer_id or "").encode()).digest()[:4], "big")
 
 

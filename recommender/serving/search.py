@@ -245,6 +245,9 @@ def assistant_answer(message: str, req: Request, *, item_id: str | None = None) 
         if not entitled:
             # A member-only item is unknown to everyone else: not even its name leaks.
             raise NotFoundError(f"Unknown item id '{item_id}'.", field="item_id", code="unknown_item")
+        if not item.is_jewelry:
+            raise NotFoundError(f"Item '{item_id}' is not jewelry; the assistant answers about jewelry only.",
+                                field="item_id", code="not_jewelry")
         intent = next((name for name, pattern in _ITEM_QUESTIONS.items() if pattern.search(lowered)), None)
         if intent is not None:
             answer = _item_answer(item, intent, chinese)

@@ -139,7 +139,8 @@ def test_job_progress_updates_live(logged_in_page, screenshot):
                        started_at=timezone.now() - timedelta(seconds=75), finished_at=timezone.now())
     page.goto(f"/jobs/{job.pk}/")
     Job.objects.filter(pk=job.pk).update(progress=0.6, message="fine-tune epoch 3/5", log=job.log + [{"at": "now", "message": "epoch 3"}])
-    page.wait_for_function("document.querySelector('[data-field=message]').textContent === 'fine-tune epoch 3/5'")
+    # A function, not an expression: Playwright eval()s a bare expression, which the page's CSP forbids.
+    page.wait_for_function("() => document.querySelector('[data-field=message]').textContent === 'fine-tune epoch 3/5'")
     assert page.locator("[data-field=percent]").inner_text() == "60%"
     assert "epoch 3" in page.locator("[data-field=log]").inner_text()
     screenshot(page, "job-detail")

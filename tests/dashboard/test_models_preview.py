@@ -429,7 +429,7 @@ def test_home_fragment_items_with_reason_and_score(preview):
 
 def test_home_fragment_bad_input_shows_the_service_message(preview):
     response = preview.get(reverse("dashboard:preview_home"), {"type": "spaceship"})
-    assert response.status_code == 400 and "Unknown product type" in response.content.decode()
+    assert response.status_code == 404 and "Unknown product type" in response.content.decode()  # like the API
     unknown_version = preview.get(reverse("dashboard:preview_home"), {"customer": "buyer-0", "a": "nope"})
     assert unknown_version.status_code == 404 and "Unknown or unfinished model version" in unknown_version.content.decode()
 

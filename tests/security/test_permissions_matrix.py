@@ -27,7 +27,8 @@ pytestmark = pytest.mark.django_db
 
 PRINCIPALS = ["anonymous", "user", "staff", "superuser", "key_read", "key_events", "key_revoked"]
 KEYS = {"key_read", "key_events", "key_revoked"}
-PUBLIC = {"login", "logout", "schema", "swagger-ui", "admin:login", "admin:logout"}
+# api-not-found: the JSON 404 for every unknown path under /api/, the same for everyone.
+PUBLIC = {"login", "logout", "schema", "swagger-ui", "api-not-found", "admin:login", "admin:logout"}
 # Dashboard endpoints polled by scripts answer 403 JSON instead of a login redirect.
 DASHBOARD_JSON = {"dashboard:job_status", "dashboard:figure"}
 

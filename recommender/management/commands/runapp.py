@@ -2,6 +2,10 @@
 
 Ctrl-C stops all three. Meant for a laptop and the demo; in production each runs under
 its own supervisor (see README, "Scaling out").
+
+The web server is gunicorn (gunicorn.conf.py), as deployed, not Django's development server:
+``make run`` may be reached from the network. DEBUG stays off unless DJANGO_DEBUG=1; static
+files come through WhiteNoise, photos through Django (settings/base.py).
 """
 from __future__ import annotations
 
@@ -21,13 +25,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default=os.environ.get("JEWELREC_ADDR", "127.0.0.1:8000"))
         parser.add_argument("--concurrency", type=int, default=int(os.environ.get("JEWELREC_WORKER_CONCURRENCY", "2")))
+        parser.add_argument("--web-workers", type=int, default=int(os.environ.get("JEWELREC_WEB_WORKERS", "2")))
 
-    def handle(self, *args, addr: str, concurrency: int, **options):
+    def handle(self, *args, addr: str, concurrency: int, web_workers: int, **options):
         python = sys.executable
-        base = [python, "manage.py"]
         celery = [python, "-m", "celery", "-A", "jewelrec_site"]
         commands = {
-            "web": base + ["runserver", addr, "--noreload"],
+            "web": [python, "-m", "gunicorn", "jewelrec_site.wsgi:application", "-c", "gunicorn.conf.py",
+                    "-b", addr, "-w", str(web_workers), "--threads", "4", "--access-logfile", "-"],
             "worker": celery + ["worker", "-Q", "default,embedding,training", "-c", str(concurrency),
                                 "--loglevel", "INFO", "-n", "embedded@%h"],
             "beat": celery + ["beat", "--loglevel", "INFO", "-S", "django",
