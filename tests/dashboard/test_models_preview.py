@@ -579,3 +579,18 @@ def test_promoting_a_version_that_did_not_beat_the_baselines_asks_twice(staff_cl
     active.refresh_from_db()
     assert worse.is_active and not active.is_active
     assert "did not pass the gate" in PromotionEvent.objects.get(version=worse).note
+
+
+def test_models_list_says_what_serves_now(staff_client, settings, tmp_path):
+    settings.JEWELREC_ARTIFACT_DIR = tmp_path
+    html = staff_client.get(reverse("dashboard:models")).content.decode()
+    assert "Serving now: popularity and item vectors" in html
+    from recommender.ml.common.artifacts import pointer_write
+
+    pointer_write(tmp_path / "heuristic", {"name": "heuristic-blend-20261206-120000", "path": str(tmp_path),
+                                           "built_at": "2026-12-06T12:00:00+00:00", "events": 236450})
+    html = staff_client.get(reverse("dashboard:models")).content.decode()
+    assert "Serving now: <strong>heuristic-blend-20261206-120000</strong>" in html and "236450 events" in html
+    active = make_version("blend-live", active=True)
+    html = staff_client.get(reverse("dashboard:models")).content.decode()
+    assert f"Serving now: <a href=\"{reverse('dashboard:model_detail', args=[active.pk])}\">blend-live</a>" in html

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from recommender.models import ModelVersion
 from recommender.training import selectors
+from recommender.training.heuristic import heuristic_blend_current
 from recommender.training.registry import RegistryError, model_version_promote, model_version_rollback
 
 from .. import model_reports
@@ -42,6 +43,7 @@ def model_list(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "active": active,
             "can_roll_back": can_roll_back,
+            "heuristic": None if active else heuristic_blend_current(),
             "promotions": selectors.promotions_recent(),
             "compare_form": CompareForm(versions=selectors.model_versions_for_compare(),
                                         initial=_compare_initial(page.object_list)),
