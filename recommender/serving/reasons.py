@@ -82,6 +82,8 @@ _CHANNEL_WORDS = {True: "in online orders", False: "in our stores"}
 def _source_reason(scenario: str, catalog: ServingCatalog, ctx: CustomerContext, reason, evidence) -> str | None:
     """The sentence for a blend source; None lets the generic reasons answer."""
     source = reason.source
+    if scenario == "member_exclusive" and source in ("channel_popularity", "trending"):
+        return None  # on the members' page, the tier says more than popularity: "Reserved for ..."
     item = evidence.get(reason.evidence_pk) if reason.evidence_pk is not None else None
     if source in ("co_jewelry", "co_purchase") and item:
         return f"Often bought with {_touched(*item)}"
