@@ -86,7 +86,7 @@ def active_version(artifacts):
     version.refresh_from_db()
     model_version_promote(version)
     folder = Path(version.artifact_dir)
-    assert (folder / "weights.safetensors").exists()
+    assert (folder / "blend" / "weights.safetensors").exists() and (folder / "transfer" / "weights.safetensors").exists()
     return version, tree_digest(folder)
 
 
@@ -142,7 +142,7 @@ def test_training_survives_a_killed_worker(active_version, artifacts):
     assert ModelVersion.objects.filter(job=job).count() == 1  # the rerun reused the row
     assert ModelVersion.objects.count() == 2
     assert version.status == ModelVersion.Status.READY and not version.is_active  # auto-promotion is off
-    assert (Path(version.artifact_dir) / "weights.safetensors").exists()
+    assert (Path(version.artifact_dir) / "blend" / "weights.safetensors").exists()
     assert not (artifacts / "models" / f"{version.name}.tmp").exists()
     assert any("requeued" in line["message"] for line in job.log)
     assert_active_untouched(active, digest)
