@@ -3,6 +3,7 @@ from .catalog import Customer, Item, ItemImage, MembershipTier
 from .embeddings import EncoderOutput, ItemVector
 from .events import Event
 from .jobs import Job
+from .search import SearchSynonym
 from .serving import ApiKey, ApiRequestLog, MerchandisingRule
 from .training import ModelVersion, PromotionEvent, RecommenderSettings
 
@@ -21,4 +22,5 @@ __all__ = [
     "ModelVersion",
     "PromotionEvent",
     "RecommenderSettings",
+    "SearchSynonym",
 ]
