@@ -167,25 +167,42 @@ def _store_outputs(rows: list[EncoderOutput]) -> None:
         EncoderOutput.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
 
 
+def _encode_texts(values: list[dict], enc, force: bool) -> int:
+    """Cache ``enc``'s output for each item's current text; returns how many it encoded."""
+    pks = [v["id"] for v in values]
+    cached = {} if force else _encoder_outputs(pks, EncoderOutput.Modality.TEXT, enc.version)
+    todo = [(v["id"], item_text(v)) for v in values]
+    todo = [(pk, t) for pk, t in todo if force or (pk, text_digest(t)) not in cached]
+    if not todo:
+        return 0
+    vecs = enc.encode([t for _, t in todo])
+    if force:
+        EncoderOutput.objects.filter(item_id__in=[pk for pk, _ in todo], modality="text", encoder=enc.version).delete()
+    _store_outputs([
+        EncoderOutput(item_id=pk, modality="text", encoder=enc.version, input_hash=text_digest(t), dim=vecs.shape[1],
+                      vector=vecs[i].astype("<f4").tobytes())
+        for i, (pk, t) in enumerate(todo)
+    ])
+    return len(todo)
+
+
+def search_vectors_ensure(item_pks: list[int]) -> int:
+    """Only the search encoder's text vectors for these items (what text search reads),
+    without photos or fusion: seconds for a catalogue. Returns how many texts it encoded."""
+    encoded = 0
+    for start in range(0, len(item_pks), 500):
+        values = list(Item.objects.filter(id__in=item_pks[start:start + 500]).order_by("id").values(*ITEM_FIELDS))
+        encoded += _encode_texts(values, encoders.search_text_encoder(), force=False)
+    return encoded
+
+
 def _encode_batch(values: list[dict], photos: dict[int, list[tuple[str, str]]], force: bool,
                   summary: EmbedSummary, failures: dict[int, str]) -> None:
     """Fill the encoder-output cache for one batch of items."""
     pks = [v["id"] for v in values]
     # Texts: the fusion encoder and the search encoder.
     for enc in {encoders.text_encoder(), encoders.search_text_encoder()}:
-        cached = {} if force else _encoder_outputs(pks, EncoderOutput.Modality.TEXT, enc.version)
-        todo = [(v["id"], item_text(v)) for v in values]
-        todo = [(pk, t) for pk, t in todo if force or (pk, text_digest(t)) not in cached]
-        if todo:
-            vecs = enc.encode([t for _, t in todo])
-            if force:
-                EncoderOutput.objects.filter(item_id__in=[pk for pk, _ in todo], modality="text", encoder=enc.version).delete()
-            _store_outputs([
-                EncoderOutput(item_id=pk, modality="text", encoder=enc.version, input_hash=text_digest(t), dim=vecs.shape[1],
-                              vector=vecs[i].astype("<f4").tobytes())
-                for i, (pk, t) in enumerate(todo)
-            ])
-            summary.texts_encoded += len(todo)
+        summary.texts_encoded += _encode_texts(values, enc, force)
     # Photos: one cached output per photo content hash.
     image_enc = encoders.image_encoder()
     cached = {} if force else _encoder_outputs(pks, EncoderOutput.Modality.IMAGE, image_enc.version)

@@ -136,7 +136,8 @@ def _reason(scenario, catalog, ctx, row, pinned, explore, context, hist_match, h
         return "New in: just added to the collection" if catalog.buyers[row] == 0 else "Something new to discover"
     if scenario == "search" and context.get("parsed") is not None:
         parsed = context["parsed"]
-        words = [*parsed.colours, *parsed.materials, *parsed.types]
+        words = [*parsed.colours, *parsed.terms, *parsed.types]
+        words += [f"not {w}" for w in [*parsed.excluded_colours, *parsed.excluded_terms, *parsed.excluded_types]]
         return f"Matches {' '.join(words)}" if words else f"Matches \"{parsed.text}\""
     if scenario == "image_search":
         predicted = context.get("predicted_type")

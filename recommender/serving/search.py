@@ -1,9 +1,10 @@
 """Text search, visual search and the shopping assistant over the serving catalog.
 
-Text search embeds the query with the multilingual encoder (Chinese queries find items
-described in English and the other way round) and honours the parsed constraints:
-type, colour/material and price bounds are filters, with a soft fallback when a
-constraint would leave nothing. Visual search compares the photo's jewelry-adapted
+Text search reads the query with the search vocabulary (types, colours, materials,
+stones, styles, shapes, occasions, negation, price bounds; English, Chinese or both),
+filters on what it understood, and ranks what matches by reciprocal rank fusion of BM25
+over names and descriptions and the multilingual sentence vectors (Chinese queries find
+items described in English). Visual search compares the photo's jewelry-adapted
 image features with the catalog photos'. The assistant answers from catalog fields
 only: retrieval and templates, no generated facts.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from dataclasses import asdict
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +22,18 @@ from django.conf import settings
 
 from recommender.embeddings import encoders
 from recommender.embeddings.services import text_digest, item_text
+from recommender.ml.search.fusion import reciprocal_rank_fusion
+from recommender.ml.search.lexical import BM25Index, tokenize
 from recommender.ml.search.query import ParsedQuery, parse_query
+from recommender.ml.search.vocabulary import Vocabulary
 from recommender.models import EncoderOutput, Item, ItemImage
 
-from .catalog import ServingCatalog, serving_catalog
+from .catalog import ServingCatalog, canonical_type, serving_catalog
 from .customers import customer_context
 from .errors import DomainError, NotFoundError, PayloadTooLargeError
 from .results import RecommendationResult
 from .scenarios import Request, _finish, _ranker, check_k, eligibility
+from .vocabulary import search_vocabulary
 
 _lock = threading.Lock()
 _cache: dict[str, tuple[tuple, object]] = {}
@@ -114,64 +120,201 @@ def _image_matrix(catalog: ServingCatalog, adapter) -> tuple[np.ndarray, np.ndar
 
 # --- text search --------------------------------------------------------------------------------
 
+# Relevance within the matches: how many of the query's constraints an item meets counts
+# first (one point each), the fused lexical + vector rank second (at most 1); a customer's
+# history then moves items by at most PERSONAL_WEIGHT, so it reorders items that match
+# equally well and never lifts one that matches less above one that matches more.
+PERSONAL_WEIGHT = 0.5
+# With free text left over, the "matches" personalisation may reorder are the best ones.
+PERSONAL_POOL = 100
+_query_vectors: "OrderedDict[tuple[str, str], np.ndarray]" = OrderedDict()
+_QUERY_VECTOR_CACHE = 2048
 
-def _constraint_masks(catalog: ServingCatalog, parsed: ParsedQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+
+@dataclass
+class SearchIndex:
+    """Per catalog snapshot and vocabulary: BM25 over names + descriptions, and which
+    vocabulary terms each item's text uses."""
+
+    bm25: BM25Index
+    terms: dict[str, np.ndarray]
+
+
+def _search_index(catalog: ServingCatalog, vocab: Vocabulary) -> SearchIndex:
+    def build():
+        texts = [f"{t} {d or ''}" for t, d in zip(catalog.titles, catalog.descriptions)]
+        return SearchIndex(bm25=BM25Index(texts), terms=vocab.item_terms(texts))
+
+    return _cached("lexical", (catalog.fingerprint, vocab.version), build)
+
+
+def _query_vector(text: str) -> np.ndarray:
+    encoder = encoders.search_text_encoder()
+    key = (encoder.version, text)
+    with _lock:
+        hit = _query_vectors.get(key)
+        if hit is not None:
+            _query_vectors.move_to_end(key)
+            return hit
+    vec = encoder.encode([text])[0]
+    with _lock:
+        _query_vectors[key] = vec
+        while len(_query_vectors) > _QUERY_VECTOR_CACHE:
+            _query_vectors.popitem(last=False)
+    return vec
+
+
+@dataclass
+class _Masks:
+    type: np.ndarray
+    colour: np.ndarray
+    price: np.ndarray
+    excluded: np.ndarray  # False where an excluded type, colour or term is present
+    required: list[np.ndarray]  # one per filtering term the query names
+    soft: list[np.ndarray]  # one per boosting-only term
+
+
+def _colour_mask(catalog: ServingCatalog, vocab: Vocabulary, colours: list[str]) -> np.ndarray:
+    groups = vocab.colour_groups()
+    mask = np.zeros(len(catalog), dtype=bool)
+    for colour in colours:
+        for group in groups.get(colour, []):
+            mask |= catalog.mask("colour", group.lower())
+        # the material says it too ("gold-plated", "sterling silver")
+        mask |= np.fromiter((colour in m for m in catalog.materials), dtype=bool, count=len(catalog))
+    return mask
+
+
+def _constraint_masks(catalog: ServingCatalog, vocab: Vocabulary, index: SearchIndex, parsed: ParsedQuery) -> _Masks:
     n = len(catalog)
-    type_mask = np.isin(catalog.types, parsed.types) if parsed.types else np.ones(n, dtype=bool)
-    colour_mask = np.ones(n, dtype=bool)
-    if parsed.colours or parsed.materials:
-        groups = {g.lower() for g in parsed.colour_groups} | {c.lower() for c in parsed.colours}
-        wanted = [m.lower() for m in parsed.materials] + [c.lower() for c in parsed.colours]
-        colour_mask = np.isin(catalog.colours, list(groups)) | np.fromiter(
-            (any(w in m for w in wanted) for m in catalog.materials), dtype=bool, count=n)
-    price_mask = np.ones(n, dtype=bool)
+    ones = np.ones(n, dtype=bool)
+    type_mask = ones.copy()
+    if parsed.types:
+        type_mask = np.zeros(n, dtype=bool)
+        for t in parsed.types:
+            type_mask |= catalog.mask("type", t)
+    colour_mask = _colour_mask(catalog, vocab, parsed.colours) if parsed.colours else ones.copy()
+    price_mask = ones.copy()
     with np.errstate(invalid="ignore"):
         if parsed.price_min is not None:
             price_mask &= catalog.price >= parsed.price_min
         if parsed.price_max is not None:
             price_mask &= catalog.price <= parsed.price_max
-    return type_mask, colour_mask, price_mask
+    excluded = ones.copy()
+    for t in parsed.excluded_types:
+        excluded &= ~catalog.mask("type", t)
+    if parsed.excluded_colours:
+        excluded &= ~_colour_mask(catalog, vocab, parsed.excluded_colours)
+    for concept in parsed.excluded_terms:
+        if concept in index.terms:
+            excluded &= ~index.terms[concept]
+    required, soft = [], []
+    for concept in parsed.terms:
+        term, has = vocab.term(concept), index.terms.get(concept)
+        if term is None or has is None:
+            continue
+        (required if term.filter else soft).append(has)
+    return _Masks(type_mask, colour_mask, price_mask, excluded, required, soft)
 
 
-def _parsed_dict(parsed: ParsedQuery) -> dict:
+def _lexical_query(parsed: ParsedQuery, vocab: Vocabulary) -> list[str]:
+    """The query in the catalogue's words: each wanted term with its catalogue stems (so
+    "耳钉" searches "stud"), the colours and types, and the free text's own words."""
+    words: list[str] = []
+    for concept in [*parsed.colours, *parsed.terms, *parsed.types]:
+        words.append(concept)
+        term = vocab.term(concept)
+        if term is not None:
+            words += [stem for stem in term.catalog if not stem.startswith("-")]
+    words.append(parsed.remaining_text)
+    return tokenize(" ".join(words))
+
+
+def _parsed_dict(parsed: ParsedQuery, **extra) -> dict:
     data = asdict(parsed)
     data.pop("text", None)
-    return data
+    return {**data, **extra}
 
 
-def search_text(query: str, req: Request) -> RecommendationResult:
+def search_text(query: str, req: Request, *, price_min: float | None = None,
+                price_max: float | None = None) -> RecommendationResult:
+    """Hybrid search: parsed constraints filter, BM25 and the multilingual vectors rank
+    (fused by reciprocal rank), personalisation reorders within the matches.
+
+    Explicit ``price_min`` / ``price_max`` (already validated) win over bounds in the text.
+    A constraint that would leave nothing is relaxed to a boost and named in
+    ``parsed.relaxed`` (colour, then the style/material terms); exclusions and type and
+    price never are. A query with nothing to search on (stop words, emoji) answers the
+    popular items with ``parsed.fallback == "popular"``."""
     k = check_k(req.k)
     query = (query or "").strip()
     if not query:
         raise DomainError("query must not be empty.", field="query", code="required")
-    parsed = parse_query(query)
+    vocab = search_vocabulary()
+    parsed = parse_query(query, vocab)
+    if price_min is not None:
+        parsed.price_min = price_min
+    if price_max is not None:
+        parsed.price_max = price_max
     catalog = serving_catalog()
     ctx = customer_context(req.customer_id)
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_purchased=False)
-    type_mask, colour_mask, price_mask = _constraint_masks(catalog, parsed)
+    version = encoders.search_text_encoder().version
+    if parsed.is_empty:
+        return _finish("search", catalog, ctx, catalog.popularity_score.astype(np.float64), eligible, k,
+                       ranker_version=version, personalised=False, reason_context={"parsed": parsed},
+                       extras={"parsed": _parsed_dict(parsed, relaxed=[], fallback="popular"), "query": query})
+    index = _search_index(catalog, vocab)
+    masks = _constraint_masks(catalog, vocab, index, parsed)
     relaxed: list[str] = []
-    # Type and price are hard constraints; colour/material relaxes to a boost if nothing matches.
-    filtered = eligible & type_mask & price_mask
-    if parsed.colours or parsed.materials:
-        if (filtered & colour_mask).any():
-            filtered &= colour_mask
+    filtered = eligible & masks.type & masks.price & masks.excluded
+    if parsed.colours:
+        if (filtered & masks.colour).any():
+            filtered &= masks.colour
         else:
             relaxed.append("colour")
-    matrix, has = _text_matrix(catalog)
-    qvec = encoders.search_text_encoder().encode([query])[0]
-    scores = matrix @ qvec
-    scores[~has] = -1.0
-    scores = scores + 0.1 * colour_mask + 0.1 * (type_mask & bool(parsed.types))
+    if masks.required:
+        every = np.logical_and.reduce(masks.required)
+        some = np.logical_or.reduce(masks.required)
+        if (filtered & every).any():
+            filtered &= every
+        elif (filtered & some).any():
+            filtered &= some
+            relaxed.append("terms")
+        else:
+            relaxed.append("terms")
+    rows = np.flatnonzero(filtered)
+    lexical = index.bm25.scores(_lexical_query(parsed, vocab))
+    rankings = [(lexical, lexical > 0)]
+    text = parsed.positive_text()
+    if text:
+        matrix, has = _text_matrix(catalog)
+        rankings.append((matrix @ _query_vector(text), has))
+    fused = reciprocal_rank_fusion(rankings, rows)
+    top = fused.max() if len(fused) else 0.0
+    met = (masks.type[rows].astype(np.float64) * bool(parsed.types) + masks.colour[rows] * bool(parsed.colours)
+           + sum(m[rows] for m in masks.required + masks.soft))
+    relevance = met + (fused / top if top > 0 else 0.0)
+    scores = np.full(len(catalog), -np.inf)
+    scores[rows] = relevance
     personalised = False
-    if ctx.history:
+    if ctx.history and len(rows):
+        pool = rows
+        if parsed.remaining_text and len(rows) > PERSONAL_POOL:
+            pool = rows[np.argsort(-relevance, kind="stable")[:PERSONAL_POOL]]
+            filtered = np.zeros_like(filtered)
+            filtered[pool] = True
         model_scores = _ranker(req.model_version).score(catalog, ctx, cart_rows=[], scenario="search")
-        span = model_scores.max() - model_scores.min() if len(model_scores) else 0
+        values = model_scores[pool].astype(np.float64)
+        finite = np.isfinite(values)  # a two-stage ranker scores only what it retrieved
+        values = np.where(finite, values, values[finite].min() if finite.any() else 0.0)
+        span = float(values.max() - values.min())
         if span > 0:
-            scores = scores + 0.1 * (model_scores - model_scores.min()) / span
+            scores[pool] += PERSONAL_WEIGHT * (values - values.min()) / span
             personalised = True
-    return _finish("search", catalog, ctx, scores, filtered, k, ranker_version=encoders.search_text_encoder().version,
+    return _finish("search", catalog, ctx, scores, filtered, k, ranker_version=version,
                    personalised=personalised, reason_context={"parsed": parsed},
-                   extras={"parsed": {**_parsed_dict(parsed), "relaxed": relaxed}, "query": query})
+                   extras={"parsed": _parsed_dict(parsed, relaxed=relaxed), "query": query})
 
 
 # --- visual search -------------------------------------------------------------------------------
@@ -214,8 +357,8 @@ def search_image(upload, req: Request) -> RecommendationResult:
 # --- shopping assistant --------------------------------------------------------------------------
 
 _ITEM_QUESTIONS = {
-    "material": re.compile(r"made of|material|what.*metal|材质|什么做的|材料"),
-    "colour": re.compile(r"colou?r|颜色"),
+    "material": re.compile(r"made of|made from|material|what.*metal|材质|什么做的|什么材料|材料|什么金属"),
+    "colour": re.compile(r"what colou?r|which colou?r|颜色"),
     "price": re.compile(r"price|cost|how much|多少钱|价格|价钱"),
     "stock": re.compile(r"in stock|available|availability|有货|库存"),
     "type": re.compile(r"what (kind|type) of|what is this|这是什么"),
@@ -229,13 +372,35 @@ def _fmt_price(price: float | None, currency: str) -> str:
     return f"{price:.4g} {currency}" if currency and currency != "XXX" else f"{price:.4g}"
 
 
+def _dedupe(result: RecommendationResult, k: int) -> RecommendationResult:
+    """One line per product a shopper can tell apart: the catalogue repeats a name in one
+    colour under several ids (sizes, packs), which reads as the same answer twice."""
+    seen: set[tuple[str, str]] = set()
+    catalog = serving_catalog()
+    kept = []
+    for item in result.items:
+        row = catalog.row_of.get(item.id)
+        key = (item.title.strip().lower(), catalog.colours[row] if row is not None else "")
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    result.items = kept[:k]
+    return result
+
+
 def assistant_answer(message: str, req: Request, *, item_id: str | None = None) -> RecommendationResult:
-    """Answer a shopper's question from catalog data, with the matching items."""
+    """Answer a shopper's question from catalog data, with the matching items.
+
+    Product questions go through the same query understanding and hybrid search as the
+    search box; with an item in context, "what is it made of?" is answered from that
+    item's attributes and text, and "do you have this in silver?" finds silver items of
+    its type and style (the same product in another colour first)."""
     message = (message or "").strip()
     if not message:
         raise DomainError("message must not be empty.", field="message", code="required")
     chinese = bool(_CJK.search(message))
     lowered = message.lower()
+    k = min(req.k, 5)
     if item_id:
         item = Item.objects.select_related("exclusive_tier").filter(external_id=item_id).first()
         if item is None:
@@ -248,19 +413,28 @@ def assistant_answer(message: str, req: Request, *, item_id: str | None = None) 
         if not item.is_jewelry:
             raise NotFoundError(f"Item '{item_id}' is not jewelry; the assistant answers about jewelry only.",
                                 field="item_id", code="not_jewelry")
+        parsed = parse_query(message, search_vocabulary())
         intent = next((name for name, pattern in _ITEM_QUESTIONS.items() if pattern.search(lowered)), None)
+        # "do you have this in silver?", "这款有银色的吗": the item in another colour, material or style
+        asks_variant = (parsed.colours or parsed.terms) and set(parsed.types) <= {canonical_type(item.product_type)}
+        if intent not in ("material", "colour") and asks_variant:
+            return _item_variants(item, parsed, req, chinese, k)
         if intent is not None:
             answer = _item_answer(item, intent, chinese)
             from .scenarios import recommend_similar
 
-            similar = recommend_similar(item.external_id, Request(customer_id=req.customer_id, k=min(req.k, 4)))
+            similar = _dedupe(recommend_similar(item.external_id, Request(customer_id=req.customer_id, k=min(req.k * 3, 100))), k)
             similar.scenario = "assistant"
             similar.extras = {"answer": answer, "intent": f"item_{intent}", "item_id": item.external_id}
             return similar
-    result = search_text(message, Request(customer_id=req.customer_id, k=min(req.k, 5)))
-    parsed: dict = result.extras["parsed"]
-    described = _describe(parsed, chinese)
-    if result.items and not parsed.get("relaxed"):
+    result = _dedupe(search_text(message, Request(customer_id=req.customer_id, k=min(k * 3, 100))), k)
+    parsed_dict: dict = result.extras["parsed"]
+    described = _describe(parsed_dict, chinese)
+    if parsed_dict.get("fallback"):
+        listing = "; ".join(i.title for i in result.items[:3])
+        answer = (f"请告诉我您想找什么（款式、颜色、材质），先看看热门款：{listing}。" if chinese
+                  else f"Tell me what you are looking for (a type, a colour, a style); meanwhile, our popular pieces: {listing}.")
+    elif result.items and not parsed_dict.get("relaxed"):
         listing = "; ".join(f"{i.title} ({_fmt_price(i.price, i.currency)})" for i in result.items[:3])
         answer = (f"有的！我们有这些{described}：{listing}。" if chinese
                   else f"Yes, we have {described}. Top picks: {listing}.")
@@ -271,28 +445,87 @@ def assistant_answer(message: str, req: Request, *, item_id: str | None = None) 
     else:
         answer = (f"抱歉，目前没有{described}。" if chinese else f"Sorry, we don't have {described} right now.")
     result.scenario = "assistant"
-    result.extras = {"answer": answer, "intent": "product_search", "parsed": parsed}
+    result.extras = {"answer": answer, "intent": "product_search", "parsed": parsed_dict}
     return result
 
 
-_ZH = {"earring": "耳环", "necklace": "项链", "ring": "戒指", "bracelet": "手链", "watch": "手表", "gold": "金色",
-       "rose gold": "玫瑰金", "silver": "银色", "black": "黑色", "white": "白色", "pink": "粉色", "red": "红色",
-       "blue": "蓝色", "green": "绿色", "pearl": "珍珠", "metal": "金属", "crystal": "水晶", "diamond": "钻石"}
+def _item_variants(item: Item, parsed: ParsedQuery, req: Request, chinese: bool, k: int) -> RecommendationResult:
+    """Items of the context item's type with what the message asks for (a colour, a material,
+    a style), ranked: the same product in that colour, then the items sharing most of its
+    style terms, then the nearest fused vectors."""
+    vocab = search_vocabulary()
+    catalog = serving_catalog()
+    ctx = customer_context(req.customer_id)
+    anchor = catalog.row_of.get(item.external_id)
+    item_type = canonical_type(item.product_type)
+    wanted = replace(parsed, types=[item_type] if item_type in catalog.type_names else [])
+    index = _search_index(catalog, vocab)
+    masks = _constraint_masks(catalog, vocab, index, wanted)
+    eligible = eligibility(catalog, ctx, exclude_rows=[anchor] if anchor is not None else None, exclude_purchased=False)
+    filtered = eligible & masks.type & masks.price & masks.excluded & masks.colour
+    if masks.required:
+        filtered &= np.logical_and.reduce(masks.required)
+    same_name = np.fromiter((t.strip().lower() == item.title.strip().lower() for t in catalog.titles), dtype=bool,
+                            count=len(catalog))
+    scores = 3.0 * same_name
+    if anchor is not None:
+        style = [c for c, has in index.terms.items() if has[anchor] and c not in parsed.terms
+                 and vocab.term(c) is not None and vocab.term(c).kind in ("style", "shape", "stone")]
+        if style:
+            scores = scores + sum(index.terms[c].astype(np.float64) for c in style) / len(style)
+        if catalog.has_vector[anchor]:
+            scores = scores + 0.5 * (catalog.vectors @ catalog.vectors[anchor])
+    result = _dedupe(_finish("assistant", catalog, ctx, scores, filtered, min(k * 3, 100),
+                             ranker_version=catalog.vector_version or "attributes", personalised=False,
+                             reason_context={"anchor_row": anchor, "anchor_title": item.title}), k)
+    asked = _describe({"colours": wanted.colours, "materials": wanted.materials, "styles": wanted.styles}, chinese,
+                      noun=False)
+    same = [i for i in result.items if i.title.strip().lower() == item.title.strip().lower()]
+    listing = "; ".join(f"{i.title} ({_fmt_price(i.price, i.currency)})" for i in result.items[:3])
+    if same:
+        answer = (f"有的！{item.title}也有{asked}款：{listing}。" if chinese
+                  else f"Yes, the {item.title} also comes in {asked}: {listing}.")
+    elif result.items:
+        kind = _label(item_type, chinese)
+        answer = (f"{item.title}本身没有{asked}款，这些{asked}{kind}风格相同：{listing}。" if chinese
+                  else f"The {item.title} itself does not come in {asked}, but these {asked} {kind}s have its style: {listing}.")
+    else:
+        answer = (f"抱歉，{item.title}没有{asked}款，目前也没有类似的{asked}款式。" if chinese
+                  else f"Sorry, the {item.title} does not come in {asked}, and we have nothing like it in {asked} right now.")
+    result.extras = {"answer": answer, "intent": "item_variants", "item_id": item.external_id,
+                     "parsed": _parsed_dict(wanted)}
+    return result
 
 
-def _describe(parsed: dict, chinese: bool) -> str:
+def _label(concept: str, chinese: bool) -> str:
+    term = search_vocabulary().term(concept)
+    return (term.label_zh if term else concept) if chinese else concept
+
+
+def _describe(parsed: dict, chinese: bool, *, noun: bool = True) -> str:
+    """The parsed query back in words, in the shopper's language, from the vocabulary's labels."""
+    def words(key: str) -> list[str]:
+        return [_label(w, chinese) for w in parsed.get(key) or []]
+
+    attributes = [*words("colours"), *words("materials"), *words("styles")]
+    excluded = [*words("excluded_colours"), *words("excluded_terms"), *words("excluded_types")]
     if chinese:
-        words = [*(parsed.get("colours") or []), *(parsed.get("materials") or [])]
-        text = "".join(_ZH.get(w, w) for w in words) + ("/".join(_ZH.get(t, t) for t in parsed.get("types") or []) or "首饰")
+        text = "".join(attributes)
+        if noun:
+            text += "/".join(words("types")) or "首饰"
+        if excluded:
+            text += f"（不要{'、'.join(excluded)}）"
         if parsed.get("price_max") is not None:
             text += f"（{parsed['price_max']:g}以下）"
         if parsed.get("price_min") is not None:
             text += f"（{parsed['price_min']:g}以上）"
         return text
-    colours = " ".join(parsed.get("colours") or [])
-    materials = " ".join(parsed.get("materials") or [])
-    types = " / ".join(f"{t}s" for t in parsed.get("types") or []) or "jewelry"
-    text = " ".join(p for p in (colours, materials, types) if p)
+    text = " ".join(attributes)
+    if noun:
+        types = " / ".join(f"{t}s" for t in words("types")) or "jewelry"
+        text = f"{text} {types}".strip()
+    if excluded:
+        text += f" (not {', '.join(excluded)})"
     if parsed.get("price_max") is not None:
         text += f" under {parsed['price_max']:g}"
     if parsed.get("price_min") is not None:
@@ -300,11 +533,27 @@ def _describe(parsed: dict, chinese: bool) -> str:
     return text
 
 
+def _item_materials(item: Item) -> list[str]:
+    """What the item is made of: its material field, then the vocabulary's materials and
+    stones its name and description use ("metal", "glass", "rhinestone")."""
+    found = [item.material] if item.material else []
+    text = f"{item.title} {item.description or ''}"
+    terms = search_vocabulary().item_terms([text])
+    for term in search_vocabulary().of_kind("material", "stone"):
+        if terms[term.concept][0] and term.concept != "recycled" and term.concept.lower() not in (f.lower() for f in found):
+            found.append(term.concept)
+    return found
+
+
 def _item_answer(item: Item, intent: str, chinese: bool) -> str:
     title = item.title
     if intent == "material":
-        if item.material:
-            return f"{title}的材质是{item.material}。" if chinese else f"The {title} is made of {item.material}."
+        materials = _item_materials(item)
+        if materials:
+            if chinese:
+                return f"{title}的材质：{'、'.join(_label(m, True) for m in materials)}。"
+            listed = materials[0] if len(materials) == 1 else f"{', '.join(materials[:-1])} and {materials[-1]}"
+            return f"The {title} is made of {listed}."
         sentence = _sentence_with(item.description, ("metal", "silver", "gold", "steel", "plated", "glass", "pearl"))
         if sentence:
             return f"商品描述：{sentence}" if chinese else f"The product description says: \"{sentence}\""
