@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from recommender.catalog.images import ImageRejected, image_validate
+from recommender.ml.search.query import MAX_QUERY_CHARS
 from recommender.serving.errors import DomainError, PayloadTooLargeError, UnsupportedFormatError
 from recommender.serving.scenarios import CHANNELS, MAX_K
 
@@ -175,10 +176,39 @@ class SimilarQuerySerializer(serializers.Serializer):
     type = TypeField()
 
 
+# The most a price bound may say: far above any jewelry price, yet a finite float.
+PRICE_BOUND_MAX = 1e9
+
+
+class JSONPriceField(serializers.FloatField):
+    """A price bound in a JSON body: a JSON number from 0 to PRICE_BOUND_MAX (a string, NaN or
+    infinity is refused)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("min_value", 0)
+        kwargs.setdefault("max_value", PRICE_BOUND_MAX)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, (str, bool)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class SearchInputSerializer(serializers.Serializer):
-    query = JSONTextField(max_length=500, help_text="What the shopper typed. Numbers in it are at most 10^12.")
+    query = JSONTextField(max_length=MAX_QUERY_CHARS, help_text="What the shopper typed. Numbers in it are at most 10^12.")
     customer_id = JSONIdField(required=False)
     k = JSONKField()
+    price_min = JSONPriceField(help_text="Lowest price, in the catalog's prices; wins over a bound in the query text.")
+    price_max = JSONPriceField(help_text="Highest price; wins over a bound in the query text.")
+
+    def validate(self, attrs):
+        low, high = attrs.get("price_min"), attrs.get("price_max")
+        if low is not None and high is not None and low > high:
+            raise serializers.ValidationError({"price_max": serializers.ErrorDetail(
+                "price_max must not be below price_min.", code="out_of_range")})
+        return attrs
 
 
 class ImageSearchQuerySerializer(serializers.Serializer):

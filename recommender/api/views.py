@@ -133,10 +133,11 @@ class SearchView(StorefrontView):
     scenario = "search"
 
     @extend_schema(request=s.SearchInputSerializer, responses=_documented(s.SearchOutputSerializer, 413, 415),
-                   summary="Natural-language search (English or Chinese)")
+                   summary="Natural-language search (English, Chinese or mixed; styles, materials, negation)")
     def post(self, request):
         data = self.body(s.SearchInputSerializer)
-        return Response(s.render_result(search_text(data["query"], _req(data))))
+        return Response(s.render_result(search_text(data["query"], _req(data), price_min=data.get("price_min"),
+                                                    price_max=data.get("price_max"))))
 
 
 class ImageSearchView(StorefrontView):
