@@ -312,3 +312,12 @@ class CompareForm(forms.Form):
         choices = [(v.pk, f"{v.name} ({v.get_status_display().lower()}{', active' if v.is_active else ''})") for v in versions]
         self.fields["a"].choices = choices
         self.fields["b"].choices = choices
+
+
+class SearchSynonymForm(forms.Form):
+    concept = forms.CharField(max_length=64, label="Term", help_text="An existing term (hoop, pearl, choker...) or a new one.",
+                              widget=forms.TextInput(attrs={"list": "concepts"}))
+    form = forms.CharField(max_length=64, label="Synonym", help_text="How shoppers say it, in English or Chinese: huggies, 耳圈.")
+    kind = forms.ChoiceField(required=False, label="Kind of a new term",
+                             choices=[("", "—")] + [(k, k) for k in ("material", "stone", "style", "shape", "occasion")],
+                             help_text="Only for a new term; an existing term keeps its kind.")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import api_keys, catalog, charts, jobs, models, overview, preview, rules, settings
+from .views import api_keys, catalog, charts, jobs, models, overview, preview, rules, search, settings
 
 app_name = "dashboard"
 
@@ -45,6 +45,10 @@ urlpatterns = [
     path("rules/new/", rules.rule_new, name="rule_new"),
     path("rules/<int:rule_id>/edit/", rules.rule_edit, name="rule_edit"),
     path("rules/<int:rule_id>/delete/", rules.rule_delete_view, name="rule_delete"),
+    # search vocabulary
+    path("search/", search.vocabulary_page, name="search_vocabulary"),
+    path("search/synonyms/", search.synonym_add, name="search_synonym_add"),
+    path("search/synonyms/<int:synonym_id>/delete/", search.synonym_delete, name="search_synonym_delete"),
     # dashboards
     path("dashboards/", charts.charts_page, name="charts"),
     path("dashboards/figures/<slug:name>.json", charts.figure_json, name="figure"),
