@@ -103,11 +103,6 @@ class ParsedQuery:
         return not (self.types or self.colours or self.terms or self.remaining_text or self.excluded_types
                     or self.excluded_colours or self.excluded_terms) and self.price_min is None and self.price_max is None
 
-    def positive_text(self) -> str:
-        """What the shopper wants, negations left out: the text the sentence encoder reads
-        (an encoder puts "not gold" next to "gold")."""
-        return " ".join([*self.colours, *self.terms, *self.types, self.remaining_text]).strip()
-
 
 def _num(s: str) -> float:
     return float(s.replace(",", "."))

@@ -105,10 +105,6 @@ def test_long_input_is_cut_and_said_so():
     assert not short.truncated and len("gold " * 2000) > MAX_QUERY_CHARS
 
 
-def test_positive_text_leaves_negations_out():
-    assert parse_query("pearl earrings without rhinestones, not gold").positive_text() == "pearl earring"
-
-
 def test_a_merchandiser_synonym_is_understood():
     vocab = Vocabulary.builtin().extended([("hoop", "huggies", "style"), ("bow", "bows", "shape"), ("bow", "蝴蝶结", "shape")])
     assert parse_query("huggies", vocab).styles == ["hoop"]
