@@ -19,6 +19,8 @@ schedule, each timed from its scheduled send, so queueing counts.
     python bench/search_quality.py                         # quality, then 30 s at 50 req/s
     python bench/search_quality.py --latency-seconds 0     # quality only
     python bench/search_quality.py --failures 20           # also print the 20 worst queries
+    git archive main | tar -x -C /tmp/base && python bench/search_quality.py --code-root /tmp/base --latency-seconds 0
+                                                           # another revision's search on the same set
 """
 from __future__ import annotations
 
@@ -51,12 +53,15 @@ def _setup(db_path: Path, var_dir: Path) -> None:
 
     call_command("migrate", verbosity=0)
     from recommender.catalog.importing.hm_sample import import_hm_sample
-    from recommender.embeddings.services import search_vectors_ensure
     from recommender.models import Item
 
     if not Item.objects.filter(is_jewelry=True).exists():
         print("importing the H&M sample (first run only) ...", flush=True)
         import_hm_sample()
+    try:
+        from recommender.embeddings.services import search_vectors_ensure
+    except ImportError:  # an older revision (--code-root): run this revision once first
+        return
     pks = list(Item.objects.filter(is_jewelry=True).order_by("id").values_list("id", flat=True))
     encoded = search_vectors_ensure(pks)
     if encoded:
@@ -76,10 +81,13 @@ def _relevant(spec: dict, types, colours, texts) -> list[bool]:
     return out
 
 
+def _fmt(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3f}"
+
+
 def quality(queries: list[dict], failures: int) -> dict:
     import numpy as np
 
-    from recommender.ml.search.lexical import BM25Index
     from recommender.models import Item
     from recommender.serving.catalog import serving_catalog
     from recommender.serving.customers import customer_context
@@ -92,7 +100,12 @@ def quality(queries: list[dict], failures: int) -> dict:
     types = [fields[e][0] for e in catalog.external_ids]
     colours = [fields[e][1] for e in catalog.external_ids]
     texts = [f"{t} {d or ''}".lower() for t, d in zip(catalog.titles, catalog.descriptions)]
-    bm25 = BM25Index(texts)
+    try:
+        from recommender.ml.search.lexical import BM25Index
+
+        bm25 = BM25Index(texts)
+    except ImportError:  # an older revision without it: no baseline column
+        bm25 = None
     popularity = catalog.popularity_score
     rows_by_id = catalog.row_of
 
@@ -108,9 +121,11 @@ def quality(queries: list[dict], failures: int) -> dict:
         result = search_text(q["query"], Request(k=10))
         got = [rows_by_id[i.id] for i in result.items]
         p_hybrid = float(sum(rel[r] for r in got)) / 10
-        scores = np.where(visible, bm25.scores(q["query"]), -np.inf)
-        order = np.lexsort((-popularity, -scores))[:10]
-        p_bm25 = float(rel[order].sum()) / 10
+        p_bm25 = float("nan")
+        if bm25 is not None:
+            scores = np.where(visible, bm25.scores(q["query"]), -np.inf)
+            order = np.lexsort((-popularity, -scores))[:10]
+            p_bm25 = float(rel[order].sum()) / 10
         per[(q["family"], q["lang"])].append((p_hybrid, p_bm25))
         worst.append((p_hybrid, q["query"], q["family"], result.extras.get("parsed")))
     elapsed = time.perf_counter() - t0
@@ -128,15 +143,15 @@ def quality(queries: list[dict], failures: int) -> dict:
                 continue
             h, b = statistics.mean(v[0] for v in values), statistics.mean(v[1] for v in values)
             summary[f"{family}/{lang}"] = (len(values), h, b)
-            print(f"| {family} | {lang} | {len(values)} | {h:.3f} | {b:.3f} |")
+            print(f"| {family} | {lang} | {len(values)} | {h:.3f} | {_fmt(b)} |")
     for lang in ("en", "zh", "mixed"):
         values = [v for (f, lg), vs in per.items() if lg == lang for v in vs]
         if values:
             print(f"| all | {lang} | {len(values)} | {statistics.mean(v[0] for v in values):.3f} | "
-                  f"{statistics.mean(v[1] for v in values):.3f} |")
+                  f"{_fmt(statistics.mean(v[1] for v in values))} |")
     values = [v for vs in per.values() for v in vs]
     print(f"| all | all | {len(values)} | {statistics.mean(v[0] for v in values):.3f} | "
-          f"{statistics.mean(v[1] for v in values):.3f} |")
+          f"{_fmt(statistics.mean(v[1] for v in values))} |")
     if failures:
         print(f"\nthe {failures} worst queries (hybrid):")
         for p, query, family, parsed in sorted(worst, key=lambda w: w[0])[:failures]:
@@ -223,7 +238,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--latency-seconds", type=float, default=30.0)
     parser.add_argument("--failures", type=int, default=0, help="print this many of the worst queries")
+    parser.add_argument("--code-root", default=None, help="run the search of another checkout (e.g. `git archive` of main)")
     args = parser.parse_args()
+    if args.code_root:
+        code_root = Path(args.code_root).resolve()
+        sys.path.insert(0, str(code_root))
+        os.chdir(code_root)  # Celery's loader puts the working directory first on sys.path
     _setup(Path(args.db_path), Path(args.var_dir))
     queries = json.loads(Path(args.queries).read_text(encoding="utf-8"))["queries"]
     import platform

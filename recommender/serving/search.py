@@ -291,7 +291,7 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
     version = encoders.search_text_encoder().version
     if parsed.is_empty:
         return _finish("search", catalog, ctx, catalog.popularity_score.astype(np.float64), eligible, k,
-                       ranker_version=version, personalised=False, reason_context={"parsed": parsed},
+                       ranker_version=version, personalised=False,
                        extras={"parsed": _parsed_dict(parsed, relaxed=[], fallback="popular"), "query": query})
     index = _search_index(catalog, vocab)
     masks = _constraint_masks(catalog, vocab, index, parsed)
@@ -402,14 +402,13 @@ def _fmt_price(price: float | None, currency: str) -> str:
 
 
 def _dedupe(result: RecommendationResult, k: int) -> RecommendationResult:
-    """One line per product a shopper can tell apart: the catalogue repeats a name in one
-    colour under several ids (sizes, packs), which reads as the same answer twice."""
-    seen: set[tuple[str, str]] = set()
-    catalog = serving_catalog()
+    """One line per product name: the catalogue repeats a name under several ids (colours,
+    sizes, packs), and an answer listing "Class Lama earring RT" twice reads as a mistake.
+    The other colours are one question away ("do you have this in silver?")."""
+    seen: set[str] = set()
     kept = []
     for item in result.items:
-        row = catalog.row_of.get(item.id)
-        key = (item.title.strip().lower(), catalog.colours[row] if row is not None else "")
+        key = " ".join(item.title.lower().split())
         if key not in seen:
             seen.add(key)
             kept.append(item)

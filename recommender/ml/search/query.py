@@ -169,12 +169,12 @@ def parse_query(text: str, vocabulary: Vocabulary | None = None) -> ParsedQuery:
 
     parsed = ParsedQuery(text=original, price_min=price_min, price_max=price_max, truncated=truncated)
     # A cue negates the term after it and the terms coordinated with that one ("no gold or
-    # silver", "without pearls and rhinestones"); a term of another kind without a
-    # coordinator is what the negated word describes and is wanted ("not gold chains").
+    # silver", "without pearls and rhinestones"); a term after it without a coordinator is
+    # what the negated word describes, and is wanted ("not gold chains", "不带水钻的珍珠耳环").
     # A cue with no term after it in its clause negates the clause's last term ("金色的不要").
     negating = False
     cue_end = -1
-    negated_kind: str | None = None
+    negated_kind: str | None = None  # what the open negation has taken so far (None: nothing yet)
     coordinated = False
     clause: list[Term] = []
     for i, (start, end, kind, term) in enumerate(events):
@@ -207,7 +207,7 @@ def parse_query(text: str, vocabulary: Vocabulary | None = None) -> ParsedQuery:
                 negating = False
             continue
         group = "colour" if term.kind == "colour" else "term"
-        if negating and (negated_kind is None or coordinated or negated_kind == group):
+        if negating and (negated_kind is None or coordinated):
             negated_kind, coordinated = group, False
             if term.kind == "colour":
                 _add(parsed.excluded_colours, term.concept)

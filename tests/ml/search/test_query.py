@@ -72,6 +72,8 @@ def test_styles_materials_and_mixed_language(text, types, styles, materials):
         ("without pearls and rhinestones", [], [], [], [], ["pearl", "rhinestone"], []),
         ("not gold hoops", ["earring"], [], ["gold"], ["hoop"], [], []),  # the negated word describes the hoops
         ("不是金色的链条手链", ["bracelet"], [], ["gold"], ["chain"], [], []),
+        ("不带水钻的珍珠耳环", ["earring"], [], [], ["pearl"], ["rhinestone"], []),
+        ("without rhinestones pearl earrings", ["earring"], [], [], ["pearl"], ["rhinestone"], []),
         ("耳环不要金色要银色", ["earring"], ["silver"], ["gold"], [], [], []),
         ("戒指，金色的不要", ["ring"], [], ["gold"], [], [], []),  # negation after its term
         ("necklaces but not with a pendant", ["necklace"], [], [], [], ["pendant"], []),
