@@ -317,7 +317,7 @@ class CompareForm(forms.Form):
 class SearchSynonymForm(forms.Form):
     concept = forms.CharField(max_length=64, label="Term", help_text="An existing term (hoop, pearl, choker...) or a new one.",
                               widget=forms.TextInput(attrs={"list": "concepts"}))
-    form = forms.CharField(max_length=64, label="Synonym", help_text="How shoppers say it, in English or Chinese: huggies, 耳圈.")
+    form = forms.CharField(max_length=64, label="Synonym", help_text="How shoppers say it, in English or Chinese: sleepers, 耳圈.")
     kind = forms.ChoiceField(required=False, label="Kind of a new term",
                              choices=[("", "—")] + [(k, k) for k in ("material", "stone", "style", "shape", "occasion")],
                              help_text="Only for a new term; an existing term keeps its kind.")

@@ -6,7 +6,7 @@ from django.db.models import Q
 
 
 class SearchSynonym(models.Model):
-    """One more way shoppers say a vocabulary term ("huggies" for hoop, "耳圈" for hoop).
+    """One more way shoppers say a vocabulary term ("sleepers" for hoop, "耳圈" for hoop).
 
     ``concept`` names a term of ``recommender/ml/search/data/vocabulary.json`` or a new
     term of ``kind`` (materials, stones, styles, shapes, occasions only). Search reads the

@@ -33,18 +33,18 @@ def test_page_lists_terms_and_previews_a_query(staff_client, hoops):
 
 
 def test_adding_a_synonym_changes_the_preview_at_once(staff_client, hoops):
-    before = staff_client.get(URL, {"q": "huggies"})
-    assert before.context["parsed"]["styles"] == [] and before.context["parsed"]["remaining_text"] == "huggies"
-    response = staff_client.post(reverse("dashboard:search_synonym_add"), {"concept": "hoop", "form": "Huggies", "kind": ""})
-    assert response.status_code == 302 and response["Location"] == f"{URL}?q=huggies"
+    before = staff_client.get(URL, {"q": "sleepers"})
+    assert before.context["parsed"]["styles"] == [] and before.context["parsed"]["remaining_text"] == "sleepers"
+    response = staff_client.post(reverse("dashboard:search_synonym_add"), {"concept": "hoop", "form": "Sleepers", "kind": ""})
+    assert response.status_code == 302 and response["Location"] == f"{URL}?q=sleepers"
     after = staff_client.get(response["Location"])
     assert after.context["parsed"]["styles"] == ["hoop"]
     assert [i.id for i in after.context["preview"].items] == ["0100000001"]
     synonym = SearchSynonym.objects.get()
-    assert (synonym.concept, synonym.form, synonym.kind) == ("hoop", "huggies", "style")
+    assert (synonym.concept, synonym.form, synonym.kind) == ("hoop", "sleepers", "style")
     staff_client.post(reverse("dashboard:search_synonym_delete", args=[synonym.pk]))
     assert not SearchSynonym.objects.exists()
-    assert staff_client.get(URL, {"q": "huggies"}).context["parsed"]["styles"] == []
+    assert staff_client.get(URL, {"q": "sleepers"}).context["parsed"]["styles"] == []
 
 
 def test_a_refused_synonym_shows_the_reason_and_stores_nothing(staff_client, hoops):

@@ -108,9 +108,9 @@ def test_long_input_is_cut_and_said_so():
 
 
 def test_a_merchandiser_synonym_is_understood():
-    vocab = Vocabulary.builtin().extended([("hoop", "huggies", "style"), ("bow", "bows", "shape"), ("bow", "蝴蝶结", "shape")])
-    assert parse_query("huggies", vocab).styles == ["hoop"]
-    assert parse_query("huggies").styles == []  # the built-in vocabulary is unchanged
+    vocab = Vocabulary.builtin().extended([("hoop", "sleepers", "style"), ("bow", "bows", "shape"), ("bow", "蝴蝶结", "shape")])
+    assert parse_query("sleepers", vocab).styles == ["hoop"]
+    assert parse_query("sleepers").styles == []  # the built-in vocabulary is unchanged
     q = parse_query("蝴蝶结耳环", vocab)
     assert (q.types, q.styles) == (["earring"], ["bow"])
     assert vocab.version != Vocabulary.builtin().version
