@@ -246,17 +246,31 @@ def _constraint_masks(catalog: ServingCatalog, vocab: Vocabulary, index: SearchI
     return _Masks(type_mask, colour_mask, price_mask, excluded, required, soft)
 
 
-def _lexical_query(parsed: ParsedQuery, vocab: Vocabulary) -> list[str]:
-    """The query in the catalogue's words: each wanted term with its catalogue stems (so
-    "耳钉" searches "stud"), the colours and types, and the free text's own words."""
-    words: list[str] = []
+# A term's other catalogue words count half as much as the words the shopper used: "sparkly"
+# ranks items that say sparkly above those that only say rhinestone.
+EXPANSION_WEIGHT = 0.5
+
+
+def _lexical_query(parsed: ParsedQuery, vocab: Vocabulary) -> dict[str, float]:
+    """The query in the catalogue's words, with a weight per token: each wanted term's name
+    and the shopper's own words count 1, the term's other catalogue stems EXPANSION_WEIGHT
+    (so "耳钉" searches "stud" at full weight, "ear stud" at half)."""
+    own = set(tokenize(parsed.text))
+    weights: dict[str, float] = {}
+
+    def add(text: str, weight: float) -> None:
+        for tok in tokenize(text):
+            weights[tok] = max(weights.get(tok, 0.0), 1.0 if tok in own else weight)
+
     for concept in [*parsed.colours, *parsed.terms, *parsed.types]:
-        words.append(concept)
+        add(concept, 1.0)
         term = vocab.term(concept)
         if term is not None:
-            words += [stem for stem in term.catalog if not stem.startswith("-")]
-    words.append(parsed.remaining_text)
-    return tokenize(" ".join(words))
+            for stem in term.catalog:
+                if not stem.startswith("-"):
+                    add(stem, EXPANSION_WEIGHT)
+    add(parsed.remaining_text, 1.0)
+    return weights
 
 
 def _parsed_dict(parsed: ParsedQuery, **extra) -> dict:

@@ -57,12 +57,17 @@ class BM25Index:
     def __contains__(self, token: str) -> bool:
         return token in self._postings
 
-    def scores(self, query: str | list[str]) -> np.ndarray:
-        """BM25 of every document for ``query`` (text, or tokens already made); 0 where no term matches."""
-        tokens = tokenize(query) if isinstance(query, str) else [stem(t) for t in query]
+    def scores(self, query: str | list[str] | dict[str, float]) -> np.ndarray:
+        """BM25 of every document for ``query``: a text, tokens already made, or tokens with a
+        weight each (a query term counted that many times); 0 where no term matches."""
+        if isinstance(query, dict):
+            weights = {stem(t): float(w) for t, w in query.items()}
+        else:
+            tokens = tokenize(query) if isinstance(query, str) else [stem(t) for t in query]
+            weights = {t: float(tokens.count(t)) for t in set(tokens)}
         out = np.zeros(self.n, dtype=np.float32)
-        for tok in set(tokens):
+        for tok, weight in weights.items():
             hit = self._postings.get(tok)
-            if hit is not None:
-                out[hit[0]] += hit[1] * tokens.count(tok)
+            if hit is not None and weight > 0:
+                out[hit[0]] += hit[1] * weight
         return out

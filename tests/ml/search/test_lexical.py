@@ -34,3 +34,9 @@ def test_rrf_by_hand_with_unranked_rows_and_ties():
     tied = reciprocal_rank_fusion([(np.array([1.0, 1.0, 0.5]), np.ones(3, dtype=bool))], np.arange(3), k=60)
     assert tied[0] == tied[1] == 1 / 61 and tied[2] == 1 / 63
     assert reciprocal_rank_fusion([vector], np.array([1, 3]), k=0).tolist() == [1.0, 1 / 2]  # ranks among the rows asked
+
+
+def test_weighted_query_counts_each_token_by_its_weight():
+    index = BM25Index(["gold hoop", "silver stud", "gold stud"])
+    assert np.allclose(index.scores({"gold": 1.0, "stud": 0.5}), index.scores("gold") + 0.5 * index.scores("stud"))
+    assert np.allclose(index.scores(["stud", "stud"]), 2 * index.scores("stud"))
