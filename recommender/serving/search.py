@@ -125,6 +125,10 @@ def _image_matrix(catalog: ServingCatalog, adapter) -> tuple[np.ndarray, np.ndar
 # history then moves items by at most PERSONAL_WEIGHT, so it reorders items that match
 # equally well and never lifts one that matches less above one that matches more.
 PERSONAL_WEIGHT = 0.5
+# When the vocabulary understood the whole query, the catalogue's own words (BM25) say more
+# than the sentence vectors of those words; free text the vocabulary does not know is the
+# vectors' job, and then both count the same.
+UNDERSTOOD_VECTOR_WEIGHT = 0.5
 # With free text left over, the "matches" personalisation may reorder are the best ones.
 PERSONAL_POOL = 100
 _query_vectors: "OrderedDict[tuple[str, str], np.ndarray]" = OrderedDict()
@@ -197,20 +201,24 @@ def _query_vector(parsed: ParsedQuery, vocab: Vocabulary) -> np.ndarray | None:
 class _Masks:
     type: np.ndarray
     colour: np.ndarray
+    colour_group: np.ndarray  # the colour by colour group alone: ranks above a material's mention
     price: np.ndarray
     excluded: np.ndarray  # False where an excluded type, colour or term is present
     required: list[np.ndarray]  # one per filtering term the query names
     soft: list[np.ndarray]  # one per boosting-only term
 
 
-def _colour_mask(catalog: ServingCatalog, vocab: Vocabulary, colours: list[str]) -> np.ndarray:
+def _colour_mask(catalog: ServingCatalog, vocab: Vocabulary, colours: list[str], *,
+                 by_material: bool = True) -> np.ndarray:
+    """Items of these colours by colour group, and (``by_material``) items whose material
+    names the colour ("gold-plated", "sterling silver")."""
     groups = vocab.colour_groups()
     mask = np.zeros(len(catalog), dtype=bool)
     for colour in colours:
         for group in groups.get(colour, []):
             mask |= catalog.mask("colour", group.lower())
-        # the material says it too ("gold-plated", "sterling silver")
-        mask |= np.fromiter((colour in m for m in catalog.materials), dtype=bool, count=len(catalog))
+        if by_material:
+            mask |= np.fromiter((colour in m for m in catalog.materials), dtype=bool, count=len(catalog))
     return mask
 
 
@@ -223,6 +231,7 @@ def _constraint_masks(catalog: ServingCatalog, vocab: Vocabulary, index: SearchI
         for t in parsed.types:
             type_mask |= catalog.mask("type", t)
     colour_mask = _colour_mask(catalog, vocab, parsed.colours) if parsed.colours else ones.copy()
+    colour_group = _colour_mask(catalog, vocab, parsed.colours, by_material=False) if parsed.colours else ones.copy()
     price_mask = ones.copy()
     with np.errstate(invalid="ignore"):
         if parsed.price_min is not None:
@@ -243,7 +252,7 @@ def _constraint_masks(catalog: ServingCatalog, vocab: Vocabulary, index: SearchI
         if term is None or has is None:
             continue
         (required if term.filter else soft).append(has)
-    return _Masks(type_mask, colour_mask, price_mask, excluded, required, soft)
+    return _Masks(type_mask, colour_mask, colour_group, price_mask, excluded, required, soft)
 
 
 # A term's other catalogue words count half as much as the words the shopper used: "sparkly"
@@ -251,26 +260,28 @@ def _constraint_masks(catalog: ServingCatalog, vocab: Vocabulary, index: SearchI
 EXPANSION_WEIGHT = 0.5
 
 
-def _lexical_query(parsed: ParsedQuery, vocab: Vocabulary) -> dict[str, float]:
-    """The query in the catalogue's words, with a weight per token: each wanted term's name
-    and the shopper's own words count 1, the term's other catalogue stems EXPANSION_WEIGHT
-    (so "耳钉" searches "stud" at full weight, "ear stud" at half)."""
+def _lexical_scores(bm25: BM25Index, parsed: ParsedQuery, vocab: Vocabulary) -> np.ndarray:
+    """BM25 of the query in the catalogue's words. Each wanted term is one BM25 term made of
+    its name and its one-word catalogue stems ("耳钉" searches "stud"), a word the shopper
+    did not use counting EXPANSION_WEIGHT; as one term, "plastic and resin" is not twice as
+    plastic as "plastic", and rare "acetate" does not outweigh common "plastic". The free
+    text's own words add to it."""
     own = set(tokenize(parsed.text))
-    weights: dict[str, float] = {}
-
-    def add(text: str, weight: float) -> None:
-        for tok in tokenize(text):
-            weights[tok] = max(weights.get(tok, 0.0), 1.0 if tok in own else weight)
-
+    total = np.zeros(len(bm25), dtype=np.float32)
     for concept in [*parsed.colours, *parsed.terms, *parsed.types]:
-        add(concept, 1.0)
         term = vocab.term(concept)
-        if term is not None:
-            for stem in term.catalog:
-                if not stem.startswith("-"):
-                    add(stem, EXPANSION_WEIGHT)
-    add(parsed.remaining_text, 1.0)
-    return weights
+        words = {concept: 1.0}
+        for phrase in (term.catalog if term else ()):
+            tokens = tokenize(phrase)
+            if len(tokens) == 1 and not phrase.startswith("-"):
+                words.setdefault(tokens[0], 1.0 if tokens[0] in own else EXPANSION_WEIGHT)
+        if " " in concept:  # a two-word name ("rose gold") is two words to BM25
+            words.pop(concept)
+            words.update({tok: 1.0 for tok in tokenize(concept)})
+        total += bm25.synonym_scores(words)
+    if parsed.remaining_text:
+        total += bm25.scores(parsed.remaining_text)
+    return total
 
 
 def _parsed_dict(parsed: ParsedQuery, **extra) -> dict:
@@ -327,15 +338,17 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
         else:
             relaxed.append("terms")
     rows = np.flatnonzero(filtered)
-    lexical = index.bm25.scores(_lexical_query(parsed, vocab))
-    rankings = [(lexical, lexical > 0)]
+    lexical = _lexical_scores(index.bm25, parsed, vocab)
+    rankings, weights = [(lexical, lexical > 0)], [1.0]
     qvec = _query_vector(parsed, vocab)
     if qvec is not None:
         matrix, has = _text_matrix(catalog)
         rankings.append((matrix @ qvec, has))
-    fused = reciprocal_rank_fusion(rankings, rows)
+        weights.append(1.0 if parsed.remaining_text else UNDERSTOOD_VECTOR_WEIGHT)
+    fused = reciprocal_rank_fusion(rankings, rows, weights=weights)
     top = fused.max() if len(fused) else 0.0
-    met = (masks.type[rows].astype(np.float64) * bool(parsed.types) + masks.colour[rows] * bool(parsed.colours)
+    colour_met = np.where(masks.colour_group[rows], 1.0, np.where(masks.colour[rows], 0.5, 0.0))
+    met = (masks.type[rows].astype(np.float64) * bool(parsed.types) + colour_met * bool(parsed.colours)
            + sum(m[rows] for m in masks.required + masks.soft))
     relevance = met + (fused / top if top > 0 else 0.0)
     scores = np.full(len(catalog), -np.inf)

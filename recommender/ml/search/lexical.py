@@ -44,18 +44,38 @@ class BM25Index:
             for tok, tf in c.items():
                 rows.setdefault(tok, []).append(i)
                 tfs.setdefault(tok, []).append(tf)
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._norm = norm.astype(np.float32)
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # token -> (rows, BM25 weight)
+        self._tf: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # token -> (rows, term frequency)
         for tok, docs in rows.items():
             idx = np.asarray(docs, dtype=np.int32)
             tf = np.asarray(tfs[tok], dtype=np.float32)
-            idf = math.log(1 + (self.n - len(docs) + 0.5) / (len(docs) + 0.5))
-            self._postings[tok] = (idx, (idf * tf * (self.k1 + 1) / (tf + norm[idx])).astype(np.float32))
+            self._tf[tok] = (idx, tf)
+            self._postings[tok] = (idx, (self._idf(len(docs)) * tf * (self.k1 + 1) / (tf + norm[idx])).astype(np.float32))
+
+    def _idf(self, df: int) -> float:
+        return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
 
     def __len__(self) -> int:
         return self.n
 
     def __contains__(self, token: str) -> bool:
         return token in self._postings
+
+    def synonym_scores(self, tokens: dict[str, float]) -> np.ndarray:
+        """BM25 of the tokens as one term (Lucene's SynonymQuery): a document's frequency is
+        the weighted sum of its tokens' frequencies, the idf is that of the documents with any
+        of them. A rare synonym then counts like its common sibling, not more."""
+        found = [(self._tf[stem(t)], float(w)) for t, w in tokens.items() if stem(t) in self._tf and w > 0]
+        out = np.zeros(self.n, dtype=np.float32)
+        if not found:
+            return out
+        tf = np.zeros(self.n, dtype=np.float32)
+        for (idx, freq), weight in found:
+            tf[idx] += weight * freq
+        docs = np.flatnonzero(tf)
+        out[docs] = self._idf(len(docs)) * tf[docs] * (self.k1 + 1) / (tf[docs] + self._norm[docs])
+        return out
 
     def scores(self, query: str | list[str] | dict[str, float]) -> np.ndarray:
         """BM25 of every document for ``query``: a text, tokens already made, or tokens with a

@@ -40,3 +40,28 @@ def test_weighted_query_counts_each_token_by_its_weight():
     index = BM25Index(["gold hoop", "silver stud", "gold stud"])
     assert np.allclose(index.scores({"gold": 1.0, "stud": 0.5}), index.scores("gold") + 0.5 * index.scores("stud"))
     assert np.allclose(index.scores(["stud", "stud"]), 2 * index.scores("stud"))
+
+
+def test_rrf_weights():
+    a = (np.array([2.0, 1.0]), np.ones(2, dtype=bool))
+    b = (np.array([1.0, 2.0]), np.ones(2, dtype=bool))
+    assert reciprocal_rank_fusion([a, b], np.arange(2), k=0, weights=[1.0, 0.5]).tolist() == [1 + 0.25, 0.5 + 0.5]
+    import pytest
+
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([a, b], np.arange(2), weights=[1.0])
+
+
+def test_synonym_scores_treat_the_tokens_as_one_term():
+    index = BM25Index(["plastic earring", "acetate earring", "plastic resin earring", "metal earring"])
+    one = index.synonym_scores({"plastic": 1.0, "acetate": 0.5, "resin": 0.5})
+    # df of the union is 3: every matching document gets the same idf, frequencies weighted
+    idf = math.log(1 + (4 - 3 + 0.5) / (3 + 0.5))
+    avg = 9 / 4
+
+    def bm25(tf, length):
+        return idf * tf * 2.2 / (tf + 1.2 * (1 - 0.75 + 0.75 * length / avg))
+
+    assert np.allclose(one, [bm25(1.0, 2), bm25(0.5, 2), bm25(1.5, 3), 0.0])
+    assert one[0] > one[1]  # the rare synonym no longer outweighs the common word
+    assert index.synonym_scores({"gold": 1.0}).tolist() == [0.0] * 4
