@@ -77,17 +77,12 @@ class BM25Index:
         out[docs] = self._idf(len(docs)) * tf[docs] * (self.k1 + 1) / (tf[docs] + self._norm[docs])
         return out
 
-    def scores(self, query: str | list[str] | dict[str, float]) -> np.ndarray:
-        """BM25 of every document for ``query``: a text, tokens already made, or tokens with a
-        weight each (a query term counted that many times); 0 where no term matches."""
-        if isinstance(query, dict):
-            weights = {stem(t): float(w) for t, w in query.items()}
-        else:
-            tokens = tokenize(query) if isinstance(query, str) else [stem(t) for t in query]
-            weights = {t: float(tokens.count(t)) for t in set(tokens)}
+    def scores(self, query: str | list[str]) -> np.ndarray:
+        """BM25 of every document for ``query`` (text, or tokens already made); 0 where no term matches."""
+        tokens = tokenize(query) if isinstance(query, str) else [stem(t) for t in query]
         out = np.zeros(self.n, dtype=np.float32)
-        for tok, weight in weights.items():
+        for tok in set(tokens):
             hit = self._postings.get(tok)
-            if hit is not None and weight > 0:
-                out[hit[0]] += hit[1] * weight
+            if hit is not None:
+                out[hit[0]] += hit[1] * tokens.count(tok)
         return out

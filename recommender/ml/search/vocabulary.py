@@ -206,16 +206,45 @@ class Vocabulary:
         return Vocabulary(terms=terms, version=f"{self.version}+{digest}")
 
     def item_terms(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Per text-kind concept, a bool per text: does the item's name or description use it."""
+        """Per text-kind concept, a bool per text: does the item's name or description use it.
+
+        The same answer as searching each text with ``catalog_pattern``, in a time that stays
+        in seconds at 100,000 items: a one-word stem is looked up among the catalogue's
+        distinct words (a word matches a stem as the text would around it), and a phrase
+        ("various designs", "metal-chain") is searched only in the texts that have all its
+        words. Repeated texts are read once."""
         lowered = [t.lower() for t in texts]
+        unique = list(dict.fromkeys(lowered))
+        position = {t: i for i, t in enumerate(unique)}
+        back = np.fromiter((position[t] for t in lowered), dtype=np.int64, count=len(lowered))
+        postings: dict[str, list[int]] = {}
+        for i, text in enumerate(unique):
+            for word in set(_WORD.findall(text)):
+                postings.setdefault(word, []).append(i)
         out: dict[str, np.ndarray] = {}
         for term in self.of_kind(*TEXT_KINDS):
-            pattern = catalog_pattern(term.catalog)
-            if pattern is None:
-                out[term.concept] = np.zeros(len(texts), dtype=bool)
-                continue
-            out[term.concept] = np.fromiter((bool(pattern.search(t)) for t in lowered), dtype=bool, count=len(texts))
+            has = np.zeros(len(unique), dtype=bool)
+            words = [s for s in term.catalog if _WORD.fullmatch(s) or (s.startswith("-") and _WORD.fullmatch(s[1:]))]
+            phrases = [s for s in term.catalog if s not in words]
+            pattern = catalog_pattern(words)
+            if pattern is not None:
+                for word, rows in postings.items():
+                    if pattern.search(word):
+                        has[rows] = True
+            pattern = catalog_pattern(phrases)
+            for phrase in phrases:
+                parts = _WORD.findall(phrase)
+                if not parts or any(p not in postings for p in parts):
+                    continue
+                candidates = set(postings[parts[0]]).intersection(*(postings[p] for p in parts[1:]))
+                for i in candidates:
+                    if not has[i] and pattern.search(unique[i]):
+                        has[i] = True
+            out[term.concept] = has[back]
         return out
+
+
+_WORD = re.compile(r"[a-z]+")
 
 
 @lru_cache(maxsize=1)

@@ -36,12 +36,6 @@ def test_rrf_by_hand_with_unranked_rows_and_ties():
     assert reciprocal_rank_fusion([vector], np.array([1, 3]), k=0).tolist() == [1.0, 1 / 2]  # ranks among the rows asked
 
 
-def test_weighted_query_counts_each_token_by_its_weight():
-    index = BM25Index(["gold hoop", "silver stud", "gold stud"])
-    assert np.allclose(index.scores({"gold": 1.0, "stud": 0.5}), index.scores("gold") + 0.5 * index.scores("stud"))
-    assert np.allclose(index.scores(["stud", "stud"]), 2 * index.scores("stud"))
-
-
 def test_rrf_weights():
     a = (np.array([2.0, 1.0]), np.ones(2, dtype=bool))
     b = (np.array([1.0, 2.0]), np.ones(2, dtype=bool))

@@ -57,3 +57,23 @@ def test_a_bad_file_is_refused():
         Vocabulary.from_dict({"format": "other", "terms": []})
     with pytest.raises(ValueError, match="unknown kind"):
         Vocabulary.from_dict({"format": "jewelrec.search_vocabulary/1", "terms": [{"concept": "x", "kind": "mood"}]})
+
+
+def test_item_terms_agree_with_searching_every_text():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    articles = Path(settings.JEWELREC_DATA_DIR) / "hm-jewelry" / "articles.parquet"
+    if not articles.exists():
+        pytest.skip("the H&M sample is not here")
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(articles, columns=["prod_name", "detail_desc"]).slice(0, 3000).to_pylist()
+    texts = [f"{r['prod_name']} {r['detail_desc'] or ''}" for r in rows] + ["Ring pk", "ringpk", "Various  designs"]
+    vocab = Vocabulary.builtin()
+    fast = vocab.item_terms(texts)
+    for term in vocab.of_kind("material", "stone", "style", "shape", "occasion"):
+        pattern = catalog_pattern(term.catalog)
+        slow = [bool(pattern.search(t.lower())) for t in texts]
+        assert fast[term.concept].tolist() == slow, term.concept
