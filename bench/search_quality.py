@@ -45,7 +45,7 @@ def _setup(db_path: Path, var_dir: Path) -> None:
     os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
     os.environ["JEWELREC_VAR_DIR"] = str(var_dir)
     os.environ["JEWELREC_API_RATE"] = "100000000/min"  # measure serving, not the throttle's refusals
-    os.environ["JEWELREC_BACKGROUND_REFRESH"] = "0"
+    os.environ["JEWELREC_BACKGROUND_REFRESH"] = "1"  # as in production: catalog checks off the request path
     os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
     # As a web worker starts: one BLAS/torch thread per request (jewelrec_site/wsgi.py), then Django.
     import jewelrec_site.wsgi  # noqa: F401

@@ -290,6 +290,16 @@ def _parsed_dict(parsed: ParsedQuery, **extra) -> dict:
     return {**data, **extra}
 
 
+def search_warm() -> None:
+    """Build what text search reads before a worker takes traffic: the search encoder, the
+    items' text vectors, the BM25 index and term masks, and the vocabulary's term vectors."""
+    vocab = search_vocabulary()
+    catalog = serving_catalog()
+    _text_matrix(catalog)
+    _search_index(catalog, vocab)
+    _concept_vectors(vocab)
+
+
 def search_text(query: str, req: Request, *, price_min: float | None = None,
                 price_max: float | None = None) -> RecommendationResult:
     """Hybrid search: parsed constraints filter, BM25 and the multilingual vectors rank

@@ -34,6 +34,10 @@ def serving_warm() -> dict[str, float]:
         timings["model"] = time.perf_counter() - started - timings["catalog"]
         recommender_settings()
         rules_active("home")  # loads the rules snapshot every scenario reads
+        from .search import search_warm
+
+        search_warm()
+        timings["search"] = time.perf_counter() - started - timings["catalog"] - timings["model"]
         logger.info("serving warmed in %.1f s (%d items, model %s)", time.perf_counter() - started, len(catalog),
                     getattr(ranker, "version", "none"))
     except Exception:  # noqa: BLE001 - the first requests build what is missing

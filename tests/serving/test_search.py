@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from recommender.models import Customer, Event, Item, SearchSynonym
+from recommender.models import Customer, Event, Item, RecommenderSettings, SearchSynonym
 from recommender.serving.catalog import serving_catalog_invalidate
 from recommender.serving.errors import DomainError
 from recommender.serving.scenarios import Request
@@ -187,3 +187,20 @@ def test_assistant_answers_do_not_repeat_a_product(jewels):
     result = assistant_answer("pearl hoops", Request(k=5))
     assert [i.title for i in result.items] == ["Pela Pearl hoops"]  # three ids, two colours: one product
     assert result.extras["answer"] == "Yes, we have pearl hoop earrings. Top picks: Pela Pearl hoops (10 EUR)."
+
+
+def test_a_warmed_worker_searches_without_a_query(jewels, settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recommender.serving import search as search_mod
+    from recommender.serving.warmup import serving_warm
+
+    settings.JEWELREC_SERVING_CONFIG_SECONDS = 60.0  # the snapshots warmed are then reused
+    RecommenderSettings.load()  # its first load creates the row, which invalidates that load
+    search_mod._cache.clear()
+    assert "search" in serving_warm()
+    with CaptureQueriesContext(connection) as queries:
+        result = search("不是金色的珍珠耳环")
+    assert set(ids(result)) == {"E2", "E5"}
+    assert [q["sql"] for q in queries.captured_queries] == []
