@@ -10,14 +10,17 @@ left out (their count is printed). Beside it, a plain BM25 over names and descri
 (the raw query's words, no understanding, ties by popularity) on the same queries and
 items.
 
-Latency: ``POST /api/v1/search`` through the whole Django/DRF stack in this process,
-set up as a web worker is (``jewelrec_site.wsgi``: one BLAS thread per request), with
-Django's test client (authentication, throttle, serializers; SQLite, local-memory
-cache), open loop: requests are sent at ``--rate`` per second from 8 threads on a fixed
-schedule, each timed from its scheduled send, so queueing counts.
+Latency: ``POST /api/v1/search`` open loop: requests are sent at ``--rate`` per second from
+8 threads on a fixed schedule, each timed from its scheduled send, so queueing counts.
+``--server gunicorn`` (default) serves this checkout with gunicorn (``--workers`` gthread
+workers x 4 threads, warmed by ``gunicorn.conf.py``; SQLite, local-memory cache,
+``DJANGO_DEBUG=0``) and sends over keep-alive HTTP connections; ``--server inprocess``
+calls the Django/DRF stack in this process through Django's test client (set up as a web
+worker is: one BLAS thread per request), where the load generator shares the GIL.
 
     python bench/search_quality.py                         # quality, then 30 s at 50 req/s
     python bench/search_quality.py --latency-seconds 0     # quality only
+    python bench/search_quality.py --latency-mix names     # latency of free-text queries (product names)
     python bench/search_quality.py --failures 20           # also print the 20 worst queries
     git archive main | tar -x -C /tmp/base && python bench/search_quality.py --code-root /tmp/base --latency-seconds 0
                                                            # another revision's search on the same set
@@ -37,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def _setup(db_path: Path, var_dir: Path) -> None:
@@ -160,27 +164,71 @@ def quality(queries: list[dict], failures: int) -> dict:
     return summary
 
 
-def latency(queries: list[dict], rate: float, seconds: float) -> None:
+def _gunicorn(args, secret: str):
+    """Start gunicorn on this checkout and the bench database; returns (process, call)."""
+    import http.client
+
+    from api_latency import request, server_start, wait_ready
+
+    env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}
+    log = Path(args.var_dir) / "gunicorn-search.log"
+    proc = server_start(env, args.port, args.workers, "gthread", 4, log, root=Path.cwd())
+    wait_ready(args.port, secret, timeout=300)
+    local = threading.local()
+
+    def call(text: str) -> tuple[int, bool]:
+        if not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=30)
+        try:
+            status, body = request(local.conn, "/api/v1/search", secret, {"query": text, "k": 10})
+        except (OSError, http.client.HTTPException):
+            local.conn.close()
+            del local.conn
+            return -1, False
+        return status, bool(status == 200 and json.loads(body)["parsed"].get("remaining_text"))
+
+    return proc, call
+
+
+def latency(queries: list[dict], args) -> None:
     from django.test import Client
 
     from recommender.serving.api_keys import api_key_create
 
+    rate, seconds = args.rate, args.latency_seconds
     key = api_key_create(name="search-bench", scopes=["read"]).secret
-    local = threading.local()
+    proc = None
+    if args.server == "gunicorn":
+        proc, call = _gunicorn(args, key)
+    else:
+        local = threading.local()
 
-    def client():
-        if not hasattr(local, "c"):
-            local.c = Client(HTTP_AUTHORIZATION=f"Token {key}")
-        return local.c
-
+        def call(text: str) -> tuple[int, bool]:
+            """Status, and whether the query left free text (which costs a sentence-encoder call)."""
+            if not hasattr(local, "c"):
+                local.c = Client(HTTP_AUTHORIZATION=f"Token {key}")
+            response = local.c.post("/api/v1/search", {"query": text, "k": 10}, content_type="application/json")
+            return response.status_code, bool(response.status_code == 200 and response.json()["parsed"].get("remaining_text"))
     texts = [q["query"] for q in queries]
+    if args.latency_mix == "names":
+        # Product names as typed by a shopper who saw one: mostly words no vocabulary knows,
+        # each new one a sentence-encoder call (the worst case for the query vector cache).
+        from recommender.models import Item
 
-    def call(text: str) -> tuple[int, bool]:
-        """Status, and whether the query left free text (which costs a sentence-encoder call)."""
-        response = client().post("/api/v1/search", {"query": text, "k": 10}, content_type="application/json")
-        return response.status_code, bool(response.status_code == 200 and response.json()["parsed"].get("remaining_text"))
+        names = sorted(set(Item.objects.filter(is_jewelry=True).values_list("title", flat=True)))
+        texts = [names[(i * 7919) % len(names)] for i in range(len(names))]
+    try:
+        _open_loop(texts, call, rate, seconds, args.server)
+    finally:
+        if proc is not None:
+            from api_latency import server_stop
 
-    for text in texts[:100]:  # warm-up: encoder, caches, the index
+            server_stop(proc)
+
+
+def _open_loop(texts: list[str], call, rate: float, seconds: float, server: str) -> None:
+
+    for text in texts[:100]:  # warm-up: connections, first-use paths
         call(text)
     total = int(rate * seconds)
     start = time.perf_counter() + 0.2
@@ -221,7 +269,7 @@ def latency(queries: list[dict], rate: float, seconds: float) -> None:
     def pct(p, values=lat):
         return values[min(len(values) - 1, int(p / 100 * len(values)))]
 
-    print(f"\nlatency, POST /api/v1/search in-process, open loop {rate:g} req/s offered for {seconds:g} s: "
+    print(f"\nlatency, POST /api/v1/search ({server}), open loop {rate:g} req/s offered for {seconds:g} s: "
           f"{len(lat)} requests in {wall:.1f} s ({len(lat) / wall:.1f}/s), statuses {dict(statuses)}")
     print(f"p50 {pct(50):.1f} ms, p90 {pct(90):.1f} ms, p99 {pct(99):.1f} ms, max {lat[-1]:.1f} ms; "
           f"load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
@@ -237,6 +285,11 @@ def main() -> None:
     parser.add_argument("--queries", default=str(ROOT / "bench" / "search_queries.json"))
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--server", choices=["gunicorn", "inprocess"], default="gunicorn")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--port", type=int, default=8791)
+    parser.add_argument("--latency-mix", choices=["queries", "names"], default="queries",
+                        help="the labelled queries, or the catalogue's product names (free text: encoder calls)")
     parser.add_argument("--failures", type=int, default=0, help="print this many of the worst queries")
     parser.add_argument("--code-root", default=None, help="run the search of another checkout (e.g. `git archive` of main)")
     args = parser.parse_args()
@@ -252,7 +305,7 @@ def main() -> None:
           f"{len(queries)} queries in {args.queries}", flush=True)
     quality(queries, args.failures)
     if args.latency_seconds > 0:
-        latency(queries, args.rate, args.latency_seconds)
+        latency(queries, args)
 
 
 if __name__ == "__main__":
