@@ -218,7 +218,8 @@ def _colour_mask(catalog: ServingCatalog, vocab: Vocabulary, colours: list[str],
         for group in groups.get(colour, []):
             mask |= catalog.mask("colour", group.lower())
         if by_material:
-            mask |= np.fromiter((colour in m for m in catalog.materials), dtype=bool, count=len(catalog))
+            mask |= _cached(f"material-colour:{colour}", (catalog.fingerprint,), lambda: np.fromiter(
+                (colour in m for m in catalog.materials), dtype=bool, count=len(catalog)))
     return mask
 
 
