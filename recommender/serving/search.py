@@ -489,11 +489,12 @@ def assistant_answer(message: str, req: Request, *, item_id: str | None = None) 
             answer = _item_answer(item, intent, chinese)
             from .scenarios import recommend_similar
 
-            similar = _dedupe(recommend_similar(item.external_id, Request(customer_id=req.customer_id, k=min(req.k * 3, 100))), k)
+            similar = _dedupe(recommend_similar(item.external_id, replace(req, k=min(k * 3, 100))), k)
             similar.scenario = "assistant"
             similar.extras = {"answer": answer, "intent": f"item_{intent}", "item_id": item.external_id}
             return similar
-    result = _dedupe(search_text(message, Request(customer_id=req.customer_id, k=min(k * 3, 100))), k)
+    # The same request (customer, model version for the preview), more items: some are repeats.
+    result = _dedupe(search_text(message, replace(req, k=min(k * 3, 100))), k)
     parsed_dict: dict = result.extras["parsed"]
     described = _describe(parsed_dict, chinese)
     if parsed_dict.get("fallback"):
