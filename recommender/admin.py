@@ -19,6 +19,7 @@ from recommender.models import (
     ModelVersion,
     PromotionEvent,
     RecommenderSettings,
+    SearchSynonym,
 )
 
 
@@ -140,6 +141,22 @@ class PromotionEventAdmin(admin.ModelAdmin):
 class MerchandisingRuleAdmin(admin.ModelAdmin):
     list_display = ("name", "action", "target", "value", "position", "weight", "starts_at", "ends_at", "is_enabled")
     list_filter = ("action", "target", "is_enabled")
+
+
+@admin.register(SearchSynonym)
+class SearchSynonymAdmin(admin.ModelAdmin):
+    """Read-only here: the dashboard's Search page adds them through search_synonym_add, which
+    refuses a form another term owns."""
+
+    list_display = ("form", "concept", "kind", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("form", "concept")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ApiKey)
