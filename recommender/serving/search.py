@@ -129,6 +129,7 @@ PERSONAL_WEIGHT = 0.5
 # than the sentence vectors of those words; free text the vocabulary does not know is the
 # vectors' job, and then both count the same.
 UNDERSTOOD_VECTOR_WEIGHT = 0.5
+POPULARITY_TIE_BREAK = 1e-3
 # With free text left over, the "matches" personalisation may reorder are the best ones.
 PERSONAL_POOL = 100
 _query_vectors: "OrderedDict[tuple[str, str], np.ndarray]" = OrderedDict()
@@ -361,7 +362,9 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
     colour_met = np.where(masks.colour_group[rows], 1.0, np.where(masks.colour[rows], 0.5, 0.0))
     met = (masks.type[rows].astype(np.float64) * bool(parsed.types) + colour_met * bool(parsed.colours)
            + sum(m[rows] for m in masks.required + masks.soft))
-    relevance = met + (fused / top if top > 0 else 0.0)
+    # Popularity only breaks ties: "without rhinestones" ranks nothing by text, so the
+    # items that pass its filter come best sellers first instead of in table order.
+    relevance = met + (fused / top if top > 0 else 0.0) + POPULARITY_TIE_BREAK * catalog.popularity_score[rows]
     scores = np.full(len(catalog), -np.inf)
     scores[rows] = relevance
     personalised = False

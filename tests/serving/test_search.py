@@ -204,3 +204,10 @@ def test_a_warmed_worker_searches_without_a_query(jewels, settings):
         result = search("不是金色的珍珠耳环")
     assert set(ids(result)) == {"E2", "E5"}
     assert [q["sql"] for q in queries.captured_queries] == []
+
+
+def test_a_query_with_only_exclusions_ranks_best_sellers_first(jewels):
+    result = search("without rhinestones", k=3)
+    assert result.extras["parsed"]["excluded_terms"] == ["rhinestone"]
+    assert ids(result) == ["E6", "E4", "N2"]  # the most bought; N3 and E3 (rhinestones) never
+    assert not {"E3", "N3"} & set(ids(search("without rhinestones", k=20)))
