@@ -340,8 +340,8 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
         else:
             relaxed.append("colour")
     if masks.required:
-        every = np.logical_and.reduce(masks.required)
         some = np.logical_or.reduce(masks.required)
+        every = some if parsed.any_terms else np.logical_and.reduce(masks.required)
         if (filtered & every).any():
             filtered &= every
         elif (filtered & some).any():

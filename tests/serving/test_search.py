@@ -211,3 +211,10 @@ def test_a_query_with_only_exclusions_ranks_best_sellers_first(jewels):
     assert result.extras["parsed"]["excluded_terms"] == ["rhinestone"]
     assert ids(result) == ["E6", "E4", "N2"]  # the most bought; N3 and E3 (rhinestones) never
     assert not {"E3", "N3"} & set(ids(search("without rhinestones", k=20)))
+
+
+def test_alternative_terms_need_one_of_them(jewels):
+    assert set(ids(search("pearl or rhinestone necklace"))) == {"N1", "N3"}
+    assert set(ids(search("pearl and rhinestone necklace"))) == {"N1", "N3"}  # nothing has both: relaxed
+    assert search("pearl and rhinestone necklace").extras["parsed"]["relaxed"] == ["terms"]
+    assert search("pearl or rhinestone necklace").extras["parsed"]["relaxed"] == []

@@ -69,6 +69,8 @@ def _signal_pattern(words: dict[str, str]) -> re.Pattern:
 
 # Join negated terms: "no gold or silver", "without pearls and rhinestones".
 _COORDINATORS = ["and", "or", "nor", "&", "和", "或", "或者", "、", "及", "/", "也不", "还是"]
+# Between two wanted terms these make them alternatives: "pearl or rhinestone necklace".
+_ALTERNATIVES = {"or", "或", "或者", "/", "还是"}
 # Neither negation nor a breaker: questions that contain a cue's characters.
 _NEUTRAL = ["有没有", "有没", "是不是", "要不要", "不错"]
 _SIGNAL_KIND = {**{w: "cue" for w in _NEGATION_CUES}, **{w: "break" for w in _BREAKERS},
@@ -90,6 +92,7 @@ class ParsedQuery:
     price_max: float | None = None
     remaining_text: str = ""
     implied_types: list[str] = field(default_factory=list)  # types read from a style word ("hoops")
+    any_terms: bool = False  # the wanted terms are alternatives ("pearl or rhinestone"): one is enough
     truncated: bool = False
 
     @property
@@ -177,7 +180,10 @@ def parse_query(text: str, vocabulary: Vocabulary | None = None) -> ParsedQuery:
     negated_kind: str | None = None  # what the open negation has taken so far (None: nothing yet)
     coordinated = False
     clause: list[Term] = []
+    alternative = False  # an "or" right after a wanted term
     for i, (start, end, kind, term) in enumerate(events):
+        if kind != "coord" and not (kind == "term" and term is not None and term.kind != "type"):
+            alternative = False
         if kind == "cue":
             following = next((e for e in events[i + 1:] if e[2] != "coord"), None)
             if (following is None or following[2] == "break") and clause:
@@ -187,6 +193,8 @@ def parse_query(text: str, vocabulary: Vocabulary | None = None) -> ParsedQuery:
             continue
         if kind == "coord":
             coordinated = negating
+            alternative = (not negating and bool(clause) and clause[-1].kind not in ("type", "colour")
+                           and " ".join(s[start:end].split()) in _ALTERNATIVES)
             continue
         if kind in ("break", "neutral"):
             # "but not with a pendant": a breaker right after the cue belongs to the negated phrase
@@ -215,6 +223,9 @@ def parse_query(text: str, vocabulary: Vocabulary | None = None) -> ParsedQuery:
                 _add(parsed.excluded_terms, term.concept)
             continue
         negating = False
+        if alternative and term.kind != "colour":
+            parsed.any_terms = True
+        alternative = False
         clause.append(term)
         if term.kind == "colour":
             _add(parsed.colours, term.concept)

@@ -114,3 +114,16 @@ def test_a_merchandiser_synonym_is_understood():
     q = parse_query("蝴蝶结耳环", vocab)
     assert (q.types, q.styles) == (["earring"], ["bow"])
     assert vocab.version != Vocabulary.builtin().version
+
+
+@pytest.mark.parametrize("text, terms, any_terms", [
+    ("pearl or rhinestone necklace", ["pearl", "rhinestone"], True),
+    ("珍珠或者水钻项链", ["pearl", "rhinestone"], True),
+    ("pearl and rhinestone necklace", ["pearl", "rhinestone"], False),
+    ("pearl rhinestone necklace", ["pearl", "rhinestone"], False),
+    ("gold or silver hoops", ["hoop"], False),  # alternative colours are always either
+    ("pearl earrings or necklaces with rhinestones", ["pearl", "rhinestone"], False),
+])
+def test_or_between_wanted_terms_makes_them_alternatives(text, terms, any_terms):
+    q = parse_query(text)
+    assert (q.terms, q.any_terms) == (terms, any_terms)
