@@ -186,7 +186,9 @@ def parse_query(text: str, vocabulary: Vocabulary | None = None) -> ParsedQuery:
             alternative = False
         if kind == "cue":
             following = next((e for e in events[i + 1:] if e[2] != "coord"), None)
-            if (following is None or following[2] == "break") and clause:
+            rest = s[end:following[0] if following is not None else len(s)]
+            ends_clause = not _SPLIT.sub("", rest).strip("的了吧啊呀哦")  # "金色的不要" but not "金色的不贵"
+            if (following is None or following[2] == "break") and clause and ends_clause:
                 _negate_afterwards(parsed, clause[-1])
                 continue
             negating, cue_end, negated_kind, coordinated = True, end, None, False

@@ -76,6 +76,8 @@ def test_styles_materials_and_mixed_language(text, types, styles, materials):
         ("without rhinestones pearl earrings", ["earring"], [], [], ["pearl"], ["rhinestone"], []),
         ("耳环不要金色要银色", ["earring"], ["silver"], ["gold"], [], [], []),
         ("戒指，金色的不要", ["ring"], [], ["gold"], [], [], []),  # negation after its term
+        ("金色的不要了，戒指", ["ring"], [], ["gold"], [], [], []),
+        ("金色耳环不贵的", ["earring"], ["gold"], [], [], [], []),  # 不贵 (not dear) negates no term
         ("necklaces but not with a pendant", ["necklace"], [], [], [], ["pendant"], []),
         ("有没有金色的耳环", ["earring"], ["gold"], [], [], [], []),  # 有没有 asks, it does not negate
         ("jewelry, not earrings", [], [], [], [], [], ["earring"]),
