@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from recommender.ml.search.vocabulary import TEXT_KINDS, Vocabulary, normalise_form
+from recommender.ml.search.vocabulary import TEXT_KINDS, Vocabulary, is_cjk, normalise_form
 from recommender.models import SearchSynonym
 
 from .errors import DomainError
@@ -46,6 +46,11 @@ def search_synonym_add(*, concept: str, form: str, kind: str | None = None) -> S
         if kind not in TEXT_KINDS:
             raise DomainError(f"'{concept}' is a new term: choose what kind it is ({', '.join(TEXT_KINDS)}).",
                               field="kind", code="invalid")
+        if is_cjk(concept):
+            # Its name is the word that marks items: the catalogue's names and descriptions are English.
+            raise DomainError("Name a new term in English, the catalogue's language: items whose name or "
+                              "description uses that word are the ones it finds. Add the Chinese as its synonym.",
+                              field="concept", code="invalid")
     else:
         kind = term.kind
     owner = vocab.term_for_form(form)

@@ -152,6 +152,7 @@ def test_a_merchandiser_synonym_works_at_once_and_can_be_removed(jewels):
     ({"concept": "", "form": "x"}, "required", "concept"),
     ({"concept": "brand new", "form": "x"}, "invalid", "kind"),  # a new term needs its kind
     ({"concept": "hoop", "form": "x" * 65}, "too_long", "form"),
+    ({"concept": "哑光", "form": "磨砂", "kind": "style"}, "invalid", "concept"),  # a new term is named in English
 ])
 def test_a_bad_synonym_is_refused_and_nothing_is_stored(jewels, kwargs, code, field):
     with pytest.raises(DomainError) as err:
