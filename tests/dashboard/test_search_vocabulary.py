@@ -30,6 +30,7 @@ def test_page_lists_terms_and_previews_a_query(staff_client, hoops):
     assert (parsed["types"], parsed["styles"], parsed["excluded_colours"]) == (["earring"], ["hoop"], ["silver"])
     assert [i.id for i in response.context["preview"].items] == ["0100000001"]
     assert "Gold hoops" in html and "耳圈" in html  # the result and the vocabulary table
+    assert "<dt>Excluded</dt><dd>silver</dd>" in html
 
 
 def test_adding_a_synonym_changes_the_preview_at_once(staff_client, hoops):

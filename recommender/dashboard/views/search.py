@@ -29,11 +29,13 @@ def _page(request: HttpRequest, form: SearchSynonymForm, status: int = 200) -> H
             preview = search_text(query, Request(k=PREVIEW_K))
         except DomainError as exc:
             error = exc.message
+    parsed = preview.extras.get("parsed") if preview else None
+    excluded = [*parsed["excluded_types"], *parsed["excluded_colours"], *parsed["excluded_terms"]] if parsed else []
     vocab = search_vocabulary()
     terms = sorted(vocab.terms.values(), key=lambda t: (KINDS.index(t.kind), t.concept))
     return render(request, "dashboard/search/vocabulary.html", {
         "section": "search", "form": form, "query": query, "preview": preview, "error": error,
-        "parsed": preview.extras.get("parsed") if preview else None, "terms": terms, "synonyms": search_synonyms(),
+        "parsed": parsed, "excluded": excluded, "terms": terms, "synonyms": search_synonyms(),
         "vocabulary_version": vocab.version,
     }, status=status)
 
