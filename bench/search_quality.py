@@ -138,7 +138,7 @@ def quality(queries: list[dict], failures: int) -> dict:
           f"{len(catalog)} items, {int(visible.sum())} visible to an anonymous shopper; {elapsed:.1f} s\n")
     print("| family | language | queries | hybrid P@10 | BM25-only P@10 |")
     print("|---|---|---|---|---|")
-    families = sorted({f for f, _ in per}, key=["colour_type", "style", "material", "negation", "mixed", "paraphrase"].index)
+    families = sorted({f for f, _ in per}, key=["colour_type", "style", "material", "negation", "mixed", "paraphrase", "held_out"].index)
     summary = {}
     for family in families:
         for lang in ("en", "zh", "mixed"):
