@@ -200,15 +200,9 @@ class SearchInputSerializer(serializers.Serializer):
     query = JSONTextField(max_length=MAX_QUERY_CHARS, help_text="What the shopper typed. Numbers in it are at most 10^12.")
     customer_id = JSONIdField(required=False)
     k = JSONKField()
-    price_min = JSONPriceField(help_text="Lowest price, in the catalog's prices; wins over a bound in the query text.")
+    price_min = JSONPriceField(help_text="Lowest price, in the catalog's prices; wins over a bound in the query text. "
+                                         "Above price_max, the two are read as the range between them.")
     price_max = JSONPriceField(help_text="Highest price; wins over a bound in the query text.")
-
-    def validate(self, attrs):
-        low, high = attrs.get("price_min"), attrs.get("price_max")
-        if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"price_max": serializers.ErrorDetail(
-                "price_max must not be below price_min.", code="out_of_range")})
-        return attrs
 
 
 class ImageSearchQuerySerializer(serializers.Serializer):

@@ -310,7 +310,8 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
     """Hybrid search: parsed constraints filter, BM25 and the multilingual vectors rank
     (fused by reciprocal rank), personalisation reorders within the matches.
 
-    Explicit ``price_min`` / ``price_max`` (already validated) win over bounds in the text.
+    Explicit ``price_min`` / ``price_max`` (already validated) win over bounds in the text; a
+    lower bound above the upper one is read as the range between them.
     A constraint that would leave nothing is relaxed to a boost and named in
     ``parsed.relaxed`` (colour, then the style/material terms); exclusions and type and
     price never are. A query with nothing to search on (stop words, emoji) answers the
@@ -325,6 +326,9 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
         parsed.price_min = price_min
     if price_max is not None:
         parsed.price_max = price_max
+    if parsed.price_min is not None and parsed.price_max is not None and parsed.price_min > parsed.price_max:
+        # Read as the range between them, as "between 30 and 10" in the text is.
+        parsed.price_min, parsed.price_max = parsed.price_max, parsed.price_min
     catalog = serving_catalog()
     ctx = customer_context(req.customer_id)
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_purchased=False)
