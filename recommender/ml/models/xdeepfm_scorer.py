@@ -29,7 +29,7 @@ from ..data import UserContext
 from ..search.ivf import MipsIndex
 
 if TYPE_CHECKING:
-    from .xdeepfm import XDeepFMNet
+    from .xdeepfm_net import XDeepFMNet
 
 # Item x item field products are kept for candidate universes up to this size (32 MB);
 # larger catalogs compute them per request for the retrieved rows only.

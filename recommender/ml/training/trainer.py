@@ -19,7 +19,8 @@ import torch
 from ..data import DatasetTooSmall
 from ..common.device import select_device as common_select_device
 from ..config import ConfigError, TrainConfig
-from ..models.xdeepfm import UserBatch, XDeepFMRecommender
+from ..models.xdeepfm import XDeepFMRecommender
+from ..models.xdeepfm_net import UserBatch
 
 OnEpoch = Callable[[str, int, float, dict], None]
 

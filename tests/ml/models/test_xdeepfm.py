@@ -7,7 +7,8 @@ from safetensors.numpy import load_file
 
 from recommender.ml.data import UserContext
 from recommender.ml.models.base import ArtifactError, WEIGHTS_FILE
-from recommender.ml.models.xdeepfm import FactorizedCIN, UserBatch, XDeepFMRecommender, reference_cin
+from recommender.ml.models.xdeepfm import XDeepFMRecommender
+from recommender.ml.models.xdeepfm_net import FactorizedCIN, UserBatch, reference_cin
 from recommender.ml.config import TrainConfig
 from recommender.ml.training.transfer import fit_transfer
 from tests.ml.models.toydata import toy_data
