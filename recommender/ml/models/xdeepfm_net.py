@@ -106,8 +106,11 @@ class FactorizedCIN(nn.Module):
         return torch.cat(pooled, dim=-1)
 
 
-def reference_cin(x0: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Textbook CIN on concatenated fields x0 (N, m, D) -> (N, sum H); used to test the factorised one."""
+def cin_on_concatenated_fields(x0: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The textbook CIN on concatenated fields x0 (N, m, D) -> (N, sum H).
+
+    Used where each user meets one item (the row-aligned positives in training: factorising
+    saves nothing there), and by the tests as the definition the factorised CIN must equal."""
     pooled, x = [], x0
     for w in weights:
         z = torch.einsum("ngd,njd->ngjd", x, x0)
@@ -295,7 +298,7 @@ class XDeepFMNet(nn.Module):
         """Scores of row-aligned pairs (user b, item b): (B,)."""
         out = self.bias + lin_i
         if len(self.cin.weights):
-            out = out + self.cin_out(reference_cin(torch.cat([xu, xi], dim=1), list(self.cin.weights))).squeeze(-1)
+            out = out + self.cin_out(cin_on_concatenated_fields(torch.cat([xu, xi], dim=1), list(self.cin.weights))).squeeze(-1)
         if self.dnn_user is not None:
             b = xu.shape[0]
             h = self.dnn_user(xu.reshape(b, -1)) + self.dnn_item(xi.reshape(b, -1))

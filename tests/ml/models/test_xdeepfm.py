@@ -8,7 +8,7 @@ from safetensors.numpy import load_file
 from recommender.ml.data import UserContext
 from recommender.ml.models.base import ArtifactError, WEIGHTS_FILE
 from recommender.ml.models.xdeepfm import XDeepFMRecommender
-from recommender.ml.models.xdeepfm_net import FactorizedCIN, UserBatch, reference_cin
+from recommender.ml.models.xdeepfm_net import FactorizedCIN, UserBatch, cin_on_concatenated_fields
 from recommender.ml.config import TrainConfig
 from recommender.ml.training.transfer import fit_transfer
 from tests.ml.models.toydata import toy_data
@@ -25,7 +25,7 @@ def test_factorized_cin_equals_textbook_cin():
     assert fast.shape == (2, 7, 9)
     for b in range(2):
         x0 = torch.cat([xu[b].expand(7, 3, 6), xi], dim=1)
-        ref = reference_cin(x0, list(cin.weights))
+        ref = cin_on_concatenated_fields(x0, list(cin.weights))
         torch.testing.assert_close(fast[b], ref, rtol=1e-4, atol=1e-5)
 
 
