@@ -64,6 +64,19 @@ def _choose_test_users(eligible: np.ndarray, fraction: float, seed: int, fold: t
     return np.sort(np.array_split(rng.permutation(eligible), k)[i])
 
 
+def _hold_out(inter: InteractionData, eligible: np.ndarray, fraction: float, seed: int,
+              fold: tuple[int, int] | None, min_test_users: int, protocol: str,
+              who: str) -> tuple[np.ndarray, np.ndarray, InteractionData]:
+    """Test customers, the mask of their rows, and the interactions left to train on (test
+    customers are removed from training entirely)."""
+    test_users = _choose_test_users(eligible, fraction, seed, fold)
+    if len(test_users) < min_test_users or len(eligible) - len(test_users) < min_test_users:
+        raise DatasetTooSmall(f"{protocol} protocol needs at least {min_test_users} test and train customers "
+                              f"{who}; found {len(eligible)} such customers")
+    row_test = np.isin(inter.user_idx, test_users)
+    return test_users, row_test, inter.subset(~row_test)
+
+
 def _input_context(inter: InteractionData, rows: np.ndarray, users: np.ndarray, n_users: int) -> tuple[np.ndarray, np.ndarray]:
     """Online share and latest timestamp of each user's input rows (``rows`` is a row mask)."""
     u, ch, ts = inter.user_idx[rows], inter.channel[rows], inter.timestamp[rows]
@@ -101,17 +114,9 @@ def cross_sell_split(
     has_src = np.zeros(n_users, bool)
     has_src[inter.user_idx[~is_tgt]] = True
     eligible = np.flatnonzero(has_tgt & has_src)
-    test_users = _choose_test_users(eligible, test_fraction, seed, fold)
+    test_users, row_test, train = _hold_out(inter, eligible, test_fraction, seed, fold, min_test_users,
+                                            "cross-sell", "who bought both target and other items")
     n_test = len(test_users)
-    if n_test < min_test_users or len(eligible) - n_test < min_test_users:
-        raise DatasetTooSmall(
-            f"cross-sell protocol needs at least {min_test_users} test and train customers who bought both "
-            f"target and other items; found {len(eligible)} such customers"
-        )
-    is_test_user = np.zeros(n_users, bool)
-    is_test_user[test_users] = True
-    row_test = is_test_user[inter.user_idx]
-    train = inter.subset(~row_test)
     src_hist = _user_item_sets(inter, row_test & ~is_tgt, n_users)
     tgt_sets = _user_item_sets(inter, row_test & is_tgt, n_users)
     histories = [src_hist[u][-max_history:] for u in test_users]
@@ -152,17 +157,9 @@ def intent_split(
     eligible = np.flatnonzero(has_tgt & (n_distinct >= 2))
     all_sets = _user_item_sets(inter, np.ones(len(inter), bool), n_users)
     eligible = np.array([u for u in eligible if len(all_sets[u]) >= 2], np.int64)
-    test_users = _choose_test_users(eligible, test_fraction, seed, fold)
+    test_users, row_test, train = _hold_out(inter, eligible, test_fraction, seed, fold, min_test_users,
+                                            "intent", "with a target item and another item")
     n_test = len(test_users)
-    if n_test < min_test_users or len(eligible) - n_test < min_test_users:
-        raise DatasetTooSmall(
-            f"intent protocol needs at least {min_test_users} test and train customers with a target item and "
-            f"another item; found {len(eligible)} such customers"
-        )
-    is_test_user = np.zeros(n_users, bool)
-    is_test_user[test_users] = True
-    row_test = is_test_user[inter.user_idx]
-    train = inter.subset(~row_test)
     tgt_sets = _user_item_sets(inter, row_test & is_tgt, n_users)
     rng = np.random.default_rng(seed + 7919)
     held = {int(u): int(rng.choice(np.unique(tgt_sets[u]))) for u in test_users}
