@@ -51,9 +51,11 @@ class _Reporter:
 
     def __init__(self, say) -> None:
         self.say = say
+        self.progress = 0.0
 
     def __call__(self, progress, message="", *, log=False, force=False):
+        self.progress = progress
         self.say(progress, message, log=log)
 
     def log(self, message):
-        self.say(0, message, log=True)
+        self.say(self.progress, message, log=True)
