@@ -229,6 +229,12 @@ JEWELREC_FEED_CURSOR_MAX_AGE = int(os.environ.get("JEWELREC_FEED_CURSOR_MAX_AGE"
 JEWELREC_DATA_DIR = Path(
     os.environ.get("JEWELREC_DATA_DIR", BASE_DIR.parent / "shared" / "datasets")
 )
+# The H&M sample's prices are normalised (a week's prices divided by one constant). The import
+# multiplies them by this scale and rounds to the cent: 590 turns the week's most common values
+# into retail prices ending in .99 (0.016932 -> 9.99, 0.033881 -> 19.99), the scale the H&M
+# competition community worked out; the retailer never said which currency, so it is a setting.
+JEWELREC_SAMPLE_PRICE_SCALE = float(os.environ.get("JEWELREC_SAMPLE_PRICE_SCALE", "590"))
+JEWELREC_SAMPLE_CURRENCY = os.environ.get("JEWELREC_SAMPLE_CURRENCY", "EUR").strip().upper()
 # Trained model and embedding artifacts (weights + JSON metadata, never pickles).
 JEWELREC_ARTIFACT_DIR = Path(os.environ.get("JEWELREC_ARTIFACT_DIR", VAR_DIR / "artifacts"))
 # "minilm" (English all-MiniLM-L6-v2) or "use-multilingual" (Chinese and mixed text).

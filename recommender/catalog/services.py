@@ -15,8 +15,9 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils import timezone
 
-from recommender.models import Customer, Item, ItemImage, MembershipTier
+from recommender.models import Customer, Event, Item, ItemImage, MembershipTier
 
 from .images import ImageRejected, ValidatedImage, image_validate
 
@@ -28,17 +29,27 @@ __all__ = [
     "JEWELRY_TYPES",
     "customer_tier_code_for",
     "is_jewelry_type",
+    "product_type_normalise",
     "item_create",
     "item_exclusive_tier_code_for",
     "item_image_add",
     "item_image_delete",
     "item_images_reorder",
+    "item_prices_fill_from_purchases",
     "item_update",
     "photo_files_rollback_guard",
     "tiers_ensure",
 ]
 
-JEWELRY_TYPES = frozenset({"earring", "earrings", "necklace", "ring", "bracelet"})
+# The one spelling of each jewelry type: the sample writes both "Earring" (1,159 articles) and
+# "Earrings" (11); filters, charts and search must see one type.
+CANONICAL_TYPES = {
+    "earring": "Earring", "earrings": "Earring",
+    "necklace": "Necklace", "necklaces": "Necklace",
+    "ring": "Ring", "rings": "Ring",
+    "bracelet": "Bracelet", "bracelets": "Bracelet",
+}
+JEWELRY_TYPES = frozenset(CANONICAL_TYPES)
 
 # (code, name, rank). Rank orders access: an exclusive item is visible from its tier's rank up.
 DEFAULT_TIERS: tuple[tuple[str, str, int], ...] = (
@@ -71,6 +82,16 @@ class DuplicateExternalId(ItemInvalid):
 
 def is_jewelry_type(product_type: str) -> bool:
     return (product_type or "").strip().lower() in JEWELRY_TYPES
+
+
+def product_type_normalise(product_type: str) -> str:
+    """The canonical spelling of a product type ("Earrings", " earring" -> "Earring").
+
+    Only the jewelry types have a canonical form; other types are kept as written (trimmed),
+    because a plural is not always a variant there ("Trousers", "Shorts").
+    """
+    text = (product_type or "").strip()
+    return CANONICAL_TYPES.get(text.lower(), text)
 
 
 # --- membership tiers -------------------------------------------------------------------
@@ -169,6 +190,8 @@ def _clean_item_fields(fields: dict[str, Any], *, creating: bool) -> dict[str, A
             if not value:
                 raise ItemInvalid(required, "must not be empty")
             cleaned[required] = value
+    if "product_type" in cleaned:
+        cleaned["product_type"] = product_type_normalise(cleaned["product_type"])
     if "price" in cleaned:
         cleaned["price"] = parse_price(cleaned["price"])
     if "currency" in cleaned:
@@ -231,6 +254,30 @@ def item_update(item: Item, **fields: Any) -> Item:
             raise DuplicateExternalId(new_id) from exc
         raise
     return item
+
+
+def item_prices_fill_from_purchases(item_pks: Iterable[int] | None = None) -> int:
+    """Give items without a price the median price of their purchases; returns how many changed.
+
+    Items that already have a price keep it (the catalog is the authority once it has
+    one); items never bought at a price stay without one.
+    """
+    targets = Item.objects.filter(price__isnull=True)
+    if item_pks is not None:
+        targets = targets.filter(pk__in=list(item_pks))
+    purchases = Event.objects.filter(event_type=Event.Type.PURCHASE, price__isnull=False, item_id__in=targets.values("id"))
+    by_item: dict[int, list[Decimal]] = {}
+    for item_id, price in purchases.values_list("item_id", "price").iterator(chunk_size=10_000):
+        by_item.setdefault(item_id, []).append(price)
+    now = timezone.now()
+    updates = []
+    for item_id, prices in by_item.items():
+        prices.sort()
+        mid = len(prices) // 2
+        median = prices[mid] if len(prices) % 2 else (prices[mid - 1] + prices[mid]) / 2
+        updates.append(Item(pk=item_id, price=median.quantize(Decimal("0.01")), updated_at=now))
+    Item.objects.bulk_update(updates, ["price", "updated_at"], batch_size=500)
+    return len(updates)
 
 
 # --- photos ---------------------------------------------------------------------------------

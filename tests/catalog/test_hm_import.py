@@ -11,6 +11,8 @@ from django.core.management import CommandError, call_command
 from recommender.catalog.importing.hm_sample import (
     event_id_for,
     import_hm_sample,
+    sample_item_prices,
+    sample_price,
     material_from_text,
     style_tags_for,
 )
@@ -44,7 +46,7 @@ def test_slice_import_maps_the_sample_and_a_rerun_changes_nothing(hm_dir, _media
     assert report.kinds["photos"]["created"] == len(photos) > 0
     assert _counts() == (LIMIT_ARTICLES, touching["customer_id"].nunique(), LIMIT_TRANSACTIONS, len(photos))
     assert Item.objects.filter(is_jewelry=True).count() == 21
-    assert set(Item.objects.values_list("currency", flat=True)) == {"XXX"}
+    assert set(Item.objects.values_list("currency", flat=True)) == {"EUR"}
 
     # Field mapping on one real article.
     first = articles.iloc[0]
@@ -54,9 +56,13 @@ def test_slice_import_maps_the_sample_and_a_rerun_changes_nothing(hm_dir, _media
         first["colour_group_name"], first["department_name"],
     )
     assert item.description == first["detail_desc"]
-    all_prices = transactions[transactions["article_id"] == first["article_id"]]["price"]
-    expected = Decimal(f"{float(all_prices.median()):.4f}") if len(all_prices) else None
-    assert item.price == expected
+    # Nobody bought this article that week, but three people bought the same product
+    # (0108775) in another colour at 0.008458: 0.008458 x 590 = 4.99.
+    assert len(transactions[transactions["article_id"] == first["article_id"]]) == 0
+    sibling = transactions[transactions["article_id"] == "0108775044"]["price"]
+    assert [round(float(p), 6) for p in sibling] == [0.008458] * 3
+    assert item.price == Decimal("4.99")
+    assert Item.objects.get(external_id="0108775044").price == Decimal("4.99")
 
     # Purchases: noon UTC on t_dat, channel from sales_channel_id, deterministic id.
     row = touching.iloc[0]
@@ -67,6 +73,7 @@ def test_slice_import_maps_the_sample_and_a_rerun_changes_nothing(hm_dir, _media
     assert event.timestamp == datetime.combine(row["t_dat"], datetime.min.time(), tzinfo=UTC).replace(hour=12)
     assert event.channel == {1: "store", 2: "online"}[int(row["sales_channel_id"])]
     assert event.event_type == "purchase" and event.item.external_id == row["article_id"]
+    assert event.price == sample_price(float(row["price"]))
     assert event.customer.tier is not None
     assert MembershipTier.objects.count() == 4
 
@@ -93,6 +100,45 @@ def test_changed_article_is_updated_not_duplicated(hm_dir):
     assert report.kinds["items"] == {"created": 0, "updated": 1, "unchanged": 49, "skipped": 0}
     item.refresh_from_db()
     assert item.title != "edited"
+
+
+def test_sample_price_scale_gives_retail_prices():
+    # Real values of the week: x590 lands on the retailer's .99 endings.
+    assert sample_price(0.016932) == Decimal("9.99")
+    assert sample_price(0.033881) == Decimal("19.99")
+    assert sample_price(0.50678) == Decimal("299.00")
+    assert sample_price(0.008458) == Decimal("4.99")
+    assert sample_price(0.01, Decimal("100")) == Decimal("1.00")
+
+
+def test_sample_item_prices_median_then_same_product_then_none():
+    prices = sample_item_prices(
+        ["0100000001", "0100000002", "0200000001", "0300000001"],
+        ["0100000001", "0100000001", "0100000001", "0200000001", "0200000001", "0900000001"],
+        [0.016932, 0.016932, 0.033881, 0.008458, 0.016932, 0.5],
+        Decimal("590"),
+    )
+    assert prices == {
+        "0100000001": Decimal("9.99"),  # median of 9.99, 9.99, 19.99
+        "0100000002": Decimal("9.99"),  # never bought: the same product (0100000) in another colour
+        "0200000001": Decimal("7.49"),  # even count: mean of the middle two (4.99, 9.99), to the cent
+    }  # 0300000001: nobody bought that product -> no price
+
+
+def test_changing_the_scale_reprices_items_and_events_on_reimport(hm_dir, settings):
+    import_hm_sample(hm_dir, limit_articles=400, limit_transactions=300)
+    event = Event.objects.select_related("item").order_by("id").first()
+    item = event.item
+    old_item, old_event = item.price, event.price
+    settings.JEWELREC_SAMPLE_PRICE_SCALE = 2 * 590
+    settings.JEWELREC_SAMPLE_CURRENCY = "SEK"
+    report = import_hm_sample(hm_dir, limit_articles=400, limit_transactions=300)
+    assert report.kinds["events"]["updated"] == 300 and report.kinds["events"]["created"] == 0
+    item.refresh_from_db()
+    event.refresh_from_db()
+    assert (item.currency, event.price) == ("SEK", 2 * old_event)
+    assert abs(item.price - 2 * old_item) <= Decimal("0.01")  # a median of two may round differently
+    assert import_hm_sample(hm_dir, limit_articles=400, limit_transactions=300).updated == 0
 
 
 def test_material_and_tags_derivation():

@@ -119,3 +119,39 @@ def test_create_tiers_command(capsys):
     call_command("create_tiers", skip_checks=True)
     assert MembershipTier.objects.count() == 4
     assert "none (rank 0), silver (rank 1), gold (rank 2), platinum (rank 3)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [("Earrings", "Earring"), (" earring ", "Earring"), ("EARRINGS", "Earring"), ("Rings", "Ring"),
+     ("necklace", "Necklace"), ("Trousers", "Trousers"), ("Vest top", "Vest top")],
+)
+def test_item_types_are_stored_in_one_spelling(written, stored):
+    item = item_create(external_id="T1", title="x", product_type=written)
+    assert item.product_type == stored
+    assert item.is_jewelry is (stored in {"Earring", "Ring", "Necklace"})
+    item_update(item, product_type=written.upper())
+    item.refresh_from_db()
+    assert item.product_type == (stored if item.is_jewelry else written.upper().strip())
+
+
+def test_items_without_price_take_the_median_of_their_purchases():
+    from recommender.catalog.services import item_prices_fill_from_purchases
+    from recommender.models import Event
+
+    customer = Customer.objects.create(external_id="c1")
+    unpriced = ItemFactory(external_id="U1", price=None)
+    priced = ItemFactory(external_id="P1", price=Decimal("5.00"))
+    never_bought = ItemFactory(external_id="N1", price=None)
+    viewed = ItemFactory(external_id="V1", price=None)
+    for item, price, kind in [(unpriced, "9.99", "purchase"), (unpriced, "19.99", "purchase"),
+                              (unpriced, "19.99", "purchase"), (unpriced, None, "purchase"),
+                              (priced, "7.00", "purchase"), (viewed, "3.00", "view")]:
+        Event.objects.create(customer=customer, item=item, event_type=kind, price=price,
+                             timestamp="2020-09-20T12:00:00Z")
+
+    assert item_prices_fill_from_purchases() == 1
+    assert dict(Item.objects.values_list("external_id", "price")) == {
+        "U1": Decimal("19.99"), "P1": Decimal("5.00"), "N1": None, "V1": None,
+    }
+    assert item_prices_fill_from_purchases() == 0  # nothing left to fill

@@ -31,8 +31,10 @@ from recommender.catalog.services import (
     ItemInvalid,
     is_jewelry_type,
     item_image_add,
+    item_prices_fill_from_purchases,
     parse_price,
     photo_files_rollback_guard,
+    product_type_normalise,
     tiers_ensure,
     validate_external_id,
 )
@@ -267,6 +269,7 @@ def _clean_catalog_row(values: dict[str, str], tier_ids: dict[str, int | None]) 
                 raise ItemInvalid(column, f"is {len(text)} characters, more than {max_length}")
             out[target] = text
     if "product_type" in out:
+        out["product_type"] = product_type_normalise(out["product_type"])
         out["is_jewelry"] = is_jewelry_type(out["product_type"])
     return out
 
@@ -581,5 +584,8 @@ def import_events_file(path, *, mapping: dict[str, str] | None = None, dry_run: 
                 ],
                 batch_size=2000,
             )
+            priced = item_prices_fill_from_purchases({items[e.item_id] for e in new if e.price is not None})
+            if priced:
+                report.notes.append(f"{priced} item(s) without a price took the median price of their purchases")
     report.seconds = time.monotonic() - started
     return report

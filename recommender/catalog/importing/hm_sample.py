@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from datetime import time as dtime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -30,6 +30,7 @@ from recommender.catalog.services import (
     item_exclusive_tier_code_for,
     item_image_add,
     photo_files_rollback_guard,
+    product_type_normalise,
     tiers_ensure,
 )
 from recommender.models import Customer, Event, Item, ItemImage
@@ -41,10 +42,9 @@ from .report import ImportReport
 Progress = Callable[[float, str], None]
 
 BATCH_SIZE = 5000
-# H&M prices are normalised, not money: ISO 4217 "XXX" means "no currency".
-SAMPLE_CURRENCY = "XXX"
 CHANNELS = {1: "store", 2: "online"}
 EVENT_ID_PREFIX = "hm:"
+CENT = Decimal("0.01")
 
 ARTICLE_COLUMNS = {
     # parquet column -> Item field
@@ -130,6 +130,62 @@ def sample_dir(data_dir: str | Path | None = None) -> Path:
     return base / "hm-jewelry"
 
 
+def sample_price_scale() -> Decimal:
+    """``settings.JEWELREC_SAMPLE_PRICE_SCALE``: what one unit of the sample's normalised price is worth."""
+    return Decimal(str(settings.JEWELREC_SAMPLE_PRICE_SCALE))
+
+
+def sample_currency() -> str:
+    return settings.JEWELREC_SAMPLE_CURRENCY
+
+
+def sample_price(normalised: float, scale: Decimal | None = None) -> Decimal:
+    """A price a person reads: the sample's normalised price times the scale, to the cent.
+
+    With the default scale of 590 the week's prices land on retail endings (0.033881 -> 19.99,
+    0.016932 -> 9.99), which is how the scale was chosen; see docs/import.md.
+    """
+    scale = sample_price_scale() if scale is None else scale
+    return (Decimal(repr(float(normalised))) * scale).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _median_price(prices: list[Decimal]) -> Decimal:
+    ordered = sorted(prices)
+    mid = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[mid]
+    return ((ordered[mid - 1] + ordered[mid]) / 2).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def sample_item_prices(article_ids, transaction_articles, transaction_prices, scale: Decimal | None = None) -> dict[str, Decimal]:
+    """Each article's price from the week's purchases.
+
+    The median of its own purchase prices; an article nobody bought that week takes the
+    median over the purchases of the same product in other colours (the first 7 digits of
+    the article id are H&M's product code, and colours of one product share a price).
+    Articles of a product nobody bought stay without a price.
+    """
+    scale = sample_price_scale() if scale is None else scale
+    by_article: dict[str, list[Decimal]] = {}
+    cache: dict[float, Decimal] = {}
+    for article_id, raw in zip(transaction_articles, transaction_prices, strict=True):
+        price = cache.get(raw)
+        if price is None:
+            price = cache[raw] = sample_price(raw, scale)
+        by_article.setdefault(article_id, []).append(price)
+    by_product: dict[str, list[Decimal]] = {}
+    for article_id, prices in by_article.items():
+        by_product.setdefault(article_id[:7], []).extend(prices)
+    out: dict[str, Decimal] = {}
+    for article_id in article_ids:
+        own = by_article.get(article_id)
+        if own:
+            out[article_id] = _median_price(own)
+        elif len(article_id) == 10 and article_id[:7] in by_product:
+            out[article_id] = _median_price(by_product[article_id[:7]])
+    return out
+
+
 def event_id_for(row_index: int, customer_id: str, article_id: str, day, price: float) -> str:
     """Deterministic id of a sample purchase. The row index keeps genuine repeat purchases apart."""
     key = f"{row_index}|{customer_id}|{article_id}|{day}|{price:.6f}"
@@ -178,9 +234,11 @@ def import_hm_sample(
         table = table.slice(0, max(0, int(limit_articles)))
     articles = {name: table.column(name).to_pylist() for name in table.column_names}
     transactions = pd.read_parquet(transactions_path)
-    # Median over the whole week, whatever the limits, so a limited run gives the same prices.
-    medians = transactions.groupby("article_id", sort=False)["price"].median()
-    median_by_article = {aid: Decimal(f"{float(p):.6f}") for aid, p in medians.items()}
+    # Over the whole week, whatever the limits, so a limited run gives the same prices.
+    scale = sample_price_scale()
+    median_by_article = sample_item_prices(
+        articles["article_id"], transactions["article_id"].tolist(), transactions["price"].astype("float64").tolist(), scale
+    )
 
     tiers = tiers_ensure()
     tier_ids = {code: t.pk for code, t in tiers.items()}
@@ -189,7 +247,7 @@ def import_hm_sample(
     item_ids = dict(Item.objects.values_list("external_id", "id").iterator(chunk_size=10_000))
     wanted = set(articles["article_id"])
     del articles, table
-    _import_purchases(transactions, wanted, item_ids, tier_ids, limit_transactions, report, say)
+    _import_purchases(transactions, wanted, item_ids, tier_ids, limit_transactions, scale, report, say)
     customer_contexts_invalidate_all()  # customers and events were bulk-written
     _import_photos(folder / "images", wanted, item_ids, report, say)
 
@@ -201,10 +259,12 @@ def import_hm_sample(
 def _import_items(articles, median_by_article, tier_ids, report: ImportReport, say: Progress) -> None:
     say(0.02, f"items: preparing {len(articles['article_id'])} articles")
     desired: dict[str, dict] = {}
+    currency = sample_currency()
     columns = [[_clean(v) for v in articles[c]] for c in ARTICLE_COLUMNS]
     names = list(ARTICLE_COLUMNS.values())
     for article_id, *values in zip(articles["article_id"], *columns, strict=True):
         row = dict(zip(names, values, strict=True))
+        row["product_type"] = product_type_normalise(row["product_type"])
         jewelry = is_jewelry_type(row["product_type"])
         exclusive = item_exclusive_tier_code_for(article_id, is_jewelry=jewelry)
         row.update(
@@ -212,7 +272,7 @@ def _import_items(articles, median_by_article, tier_ids, report: ImportReport, s
             material=material_from_text(row["description"]) if jewelry else "",
             style_tags=list(_style_tags_cached(row["appearance"], row["section"])),
             price=median_by_article.get(article_id),
-            currency=SAMPLE_CURRENCY,
+            currency=currency,
             exclusive_tier_id=tier_ids[exclusive] if exclusive else None,
         )
         desired[article_id] = row
@@ -259,7 +319,8 @@ def _import_items(articles, median_by_article, tier_ids, report: ImportReport, s
     report.add("items", created=len(to_create), updated=len(to_update), unchanged=unchanged)
 
 
-def _import_purchases(transactions, wanted, item_ids, tier_ids, limit, report: ImportReport, say: Progress) -> None:
+def _import_purchases(transactions, wanted, item_ids, tier_ids, limit, scale: Decimal, report: ImportReport,
+                      say: Progress) -> None:
     say(0.4, "purchases: selecting")
     mask = transactions["article_id"].isin(wanted)
     purchases = transactions[mask]
@@ -285,11 +346,13 @@ def _import_purchases(transactions, wanted, item_ids, tier_ids, limit, report: I
     customers = dict(Customer.objects.values_list("external_id", "id").iterator(chunk_size=10_000))
     new_customers = sorted({r[1] for r in rows} - customers.keys())
     seen_customers = len({r[1] for r in rows})
-    existing_events: set[str] = set(
-        Event.objects.filter(client_event_id__startswith=EVENT_ID_PREFIX)
-        .values_list("client_event_id", flat=True)
+    # id -> (pk, price): a re-run after a change of the price scale rewrites the stored prices.
+    existing_events: dict[str, tuple[int, Decimal | None]] = {
+        client_id: (pk, price)
+        for client_id, pk, price in Event.objects.filter(client_event_id__startswith=EVENT_ID_PREFIX)
+        .values_list("client_event_id", "id", "price")
         .iterator(chunk_size=20_000)
-    )
+    }
 
     say(0.45, f"purchases: {len(rows)} rows, {len(new_customers)} new customers")
     with transaction.atomic():
@@ -304,15 +367,25 @@ def _import_purchases(transactions, wanted, item_ids, tier_ids, limit, report: I
             customers = dict(Customer.objects.values_list("external_id", "id").iterator(chunk_size=10_000))
 
         new_events: list[tuple] = []
+        repriced: list[Event] = []
         unchanged = 0
         day_cache: dict = {}
+        price_cache: dict[float, Decimal] = {}
         purchase = Event.Type.PURCHASE.value
         for index, customer_id, article_id, day, price, channel in rows:
+            # The id keeps the sample's own normalised price, so it never changes with the scale.
             client_id = event_id_for(index, customer_id, article_id, day, price)
-            if client_id in existing_events:
-                unchanged += 1
+            amount = price_cache.get(price)
+            if amount is None:
+                amount = price_cache[price] = sample_price(price, scale)
+            current = existing_events.get(client_id)
+            if current is not None:
+                if current[1] == amount:
+                    unchanged += 1
+                else:
+                    repriced.append(Event(pk=current[0], price=amount))
                 continue
-            existing_events.add(client_id)
+            existing_events[client_id] = (0, amount)
             ts = day_cache.get(day)
             if ts is None:
                 ts = day_cache[day] = datetime.combine(_as_date(day), dtime(12, 0), tzinfo=UTC)
@@ -322,7 +395,7 @@ def _import_purchases(transactions, wanted, item_ids, tier_ids, limit, report: I
                     item_ids[article_id],
                     purchase,
                     ts,
-                    Decimal(f"{price:.6f}"),
+                    amount,
                     CHANNELS.get(int(channel), ""),
                     client_id,
                     now,
@@ -336,8 +409,10 @@ def _import_purchases(transactions, wanted, item_ids, tier_ids, limit, report: I
             batch_size=BATCH_SIZE,
             on_batch=lambda n: say(0.5 + 0.4 * n / total, f"purchases: {n}/{total} written"),
         )
+        for batch in _batches(repriced):
+            Event.objects.bulk_update(batch, ["price"], batch_size=1000)
     report.add("customers", created=len(new_customers), unchanged=seen_customers - len(new_customers))
-    report.add("events", created=len(new_events), unchanged=unchanged)
+    report.add("events", created=len(new_events), updated=len(repriced), unchanged=unchanged)
 
 
 def _as_date(day):
