@@ -152,7 +152,7 @@ class ItemForm(forms.Form):
             "product_group": item.product_group,
             "colour": item.colour,
             "material": item.material,
-            "price": item.price,
+            "price": format(item.price.normalize(), "f") if item.price is not None else None,
             "currency": item.currency,
             "style_tags": "; ".join(item.style_tags or []),
             "exclusive_tier": item.exclusive_tier.code if item.exclusive_tier_id else "",
@@ -208,6 +208,9 @@ class CatalogFilterForm(forms.Form):
     price_max = forms.DecimalField(required=False, min_value=0, label="Max price")
     tier = forms.ChoiceField(required=False, label="Tier")
     embedding = forms.ChoiceField(choices=EMBEDDING_STATUSES, required=False, label="Embedding")
+    photo = forms.ChoiceField(
+        choices=[("", "Any"), ("with", "Has a photo"), ("without", "No photo")], required=False, label="Photo"
+    )
 
     def __init__(self, *args, product_types=(), colours=(), tiers=(), **kwargs):
         super().__init__(*args, **kwargs)

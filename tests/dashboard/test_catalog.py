@@ -59,6 +59,8 @@ def test_list_query_count_does_not_grow_with_rows(staff_client, catalog, django_
         ({"embedding": "failed"}, ["0100000009"]),
         ({"price_min": "58", "price_max": "59"}, ["0100000058", "0100000059"]),
         ({"colour": "Gold", "price_max": "4"}, ["0100000001", "0100000003", "0300000001"]),
+        ({"photo": "with"}, ["0100000000", "0100000001", "0100000002"]),
+        ({"photo": "without", "product_type": "Necklace"}, ["0300000001"]),
     ],
 )
 def test_list_filters(staff_client, catalog, params, expected):
@@ -66,6 +68,24 @@ def test_list_filters(staff_client, catalog, params, expected):
     assert _rows(html) == len(expected)
     for external_id in expected:
         assert f">{external_id}</a>" in html
+
+
+def test_list_says_how_many_items_match(staff_client, catalog):
+    html = staff_client.get(reverse("dashboard:catalog")).content.decode()
+    assert 'data-catalog-total="61"' in html and "Showing 1–50 of <strong>61</strong> items (jewelry)" in html
+    html = staff_client.get(reverse("dashboard:catalog"), {"photo": "without"}).content.decode()
+    assert "Showing 1–50 of <strong>58</strong> items (jewelry) matching the filters" in html
+    html = staff_client.get(reverse("dashboard:catalog"), {"photo": "with", "scope": "all"}).content.decode()
+    assert 'data-catalog-total="3"' in html
+
+
+def test_list_prices_read_as_money(staff_client, catalog):
+    Item.objects.filter(external_id="0100000007").update(price="19.990000", currency="EUR")
+    html = staff_client.get(reverse("dashboard:catalog")).content.decode()
+    assert '<td class="num">19.99 EUR</td>' in html
+    Item.objects.filter(external_id="0300000001").update(price=None)
+    html = staff_client.get(reverse("dashboard:catalog"), {"product_type": "Necklace"}).content.decode()
+    assert '<span class="muted" title="Nobody bought this product at a known price yet">no price</span>' in html
 
 
 def test_embedding_missing_filter_counts_items_without_a_vector_row(staff_client, catalog):

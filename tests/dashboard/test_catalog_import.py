@@ -54,6 +54,22 @@ def test_real_import_writes_items_and_photos(staff_client):
     assert Item.objects.get(external_id="0500000002").is_jewelry
 
 
+def test_import_names_the_rows_without_a_photo(staff_client):
+    csv_data = GOOD_CSV + b"0500000003,Hoops,Earrings,Gold,4.99\n"
+    response = staff_client.post(URL, {"csv_file": _csv(csv_data), "photos_zip": _zip({"0500000001.png": png_bytes()}),
+                                       "dry_run": "on"})
+    html = response.content.decode()
+    assert 'data-without-photo="2"' in html and "2 rows without a photo" in html
+    assert "row 3 · <span class=\"mono\">0500000002</span>" in html
+    assert "row 4 · <span class=\"mono\">0500000003</span>" in html
+    assert "0500000001</span>" not in html
+    # Imported for real, then the same CSV again without a ZIP: the stored photo still counts.
+    staff_client.post(URL, {"csv_file": _csv(csv_data), "photos_zip": _zip({"0500000001.png": png_bytes()})})
+    assert Item.objects.get(external_id="0500000003").product_type == "Earring"
+    html = staff_client.post(URL, {"csv_file": _csv(csv_data), "dry_run": "on"}).content.decode()
+    assert 'data-without-photo="2"' in html and "0500000001</span>" not in html
+
+
 def test_bad_rows_are_reported_per_row_and_nothing_is_written(staff_client):
     response = staff_client.post(URL, {"csv_file": _csv(BAD_CSV)})
     html = response.content.decode()

@@ -379,6 +379,7 @@ def _import_catalog(path, *, mapping, dry_run, fmt, report: ImportReport, photos
         photo_plan = photos(set(clean), report)
     if not report.ok:
         return
+    _report_rows_without_photo(clean, photo_plan, report)
     if dry_run:
         _resolve_tiers(clean, dict(MembershipTier.objects.values_list("code", "id")))
         to_create, to_update, unchanged = _plan_catalog(clean)
@@ -393,6 +394,16 @@ def _import_catalog(path, *, mapping, dry_run, fmt, report: ImportReport, photos
         _write_catalog(to_create, to_update)
         if photos is not None:
             _write_photos(photo_plan, report)
+
+
+def _report_rows_without_photo(clean: dict[str, tuple[int, dict[str, Any]]], photo_plan, report: ImportReport) -> None:
+    """Rows whose item will have no photo: none in the ZIP and none stored from before."""
+    in_zip = {ext for ext, photos in photo_plan if photos}
+    candidates = [ext for ext in clean if ext not in in_zip]
+    stored = set(
+        ItemImage.objects.filter(item__external_id__in=candidates).values_list("item__external_id", flat=True).distinct()
+    )
+    report.without_photo = sorted((clean[ext][0], ext) for ext in candidates if ext not in stored)
 
 
 def _plan_photos(plan, report: ImportReport) -> None:

@@ -39,6 +39,8 @@ class ImportReport:
     errors: list[RowError] = field(default_factory=list)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    # (row, item id) of catalog rows whose item has no photo after this import (nor before it).
+    without_photo: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, kind: str, **counts: int) -> None:
         bucket = self.kinds.setdefault(kind, dict.fromkeys(COUNT_KEYS, 0))
@@ -108,4 +110,5 @@ class ImportReport:
             "errors": [asdict(e) for e in self.errors],
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "without_photo": [{"row": row, "id": ext} for row, ext in self.without_photo],
         }
