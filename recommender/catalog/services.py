@@ -9,6 +9,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from recommender.embeddings.services import item_embedding_start
 from recommender.models import Customer, Event, Item, ItemImage, MembershipTier
 
 from .images import ImageRejected, ValidatedImage, image_validate
@@ -35,6 +37,7 @@ __all__ = [
     "item_image_add",
     "item_image_delete",
     "item_images_reorder",
+    "item_photos_upload",
     "item_prices_fill_from_purchases",
     "item_update",
     "photo_files_rollback_guard",
@@ -62,6 +65,11 @@ DEFAULT_TIERS: tuple[tuple[str, str, int], ...] = (
 ITEM_FIELDS = frozenset(
     f.name for f in Item._meta.get_fields() if f.concrete and f.name not in {"id", "created_at", "updated_at"}
 )
+# What the item's vector is made of (besides its photos): a change to one of them queues a new vector.
+EMBEDDING_INPUT_FIELDS = frozenset({
+    "title", "description", "product_type", "colour", "colour_master", "material", "appearance", "department",
+    "section", "index_group", "price", "exclusive_tier", "exclusive_tier_id",
+})
 # Ids are used in stored photo paths and URLs, so path separators and control characters are refused.
 _BAD_ID_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
 
@@ -221,34 +229,47 @@ def _clean_item_fields(fields: dict[str, Any], *, creating: bool) -> dict[str, A
     return cleaned
 
 
-def item_create(**fields: Any) -> Item:
-    """Create an item. ``is_jewelry`` follows ``product_type`` unless given explicitly."""
+def item_create(*, user=None, **fields: Any) -> Item:
+    """Create an item and queue its first vector on the embedding queue.
+
+    ``is_jewelry`` follows ``product_type`` unless given explicitly.
+    """
     cleaned = _clean_item_fields(fields, creating=True)
     cleaned.setdefault("is_jewelry", is_jewelry_type(cleaned["product_type"]))
     if Item.objects.filter(external_id=cleaned["external_id"]).exists():
         raise DuplicateExternalId(cleaned["external_id"])
     try:
         with transaction.atomic():
-            return Item.objects.create(**cleaned)
+            item = Item.objects.create(**cleaned)
+            item_embedding_start(item, user=user)
+            return item
     except IntegrityError as exc:
         if Item.objects.filter(external_id=cleaned["external_id"]).exists():
             raise DuplicateExternalId(cleaned["external_id"]) from exc
         raise
 
 
-def item_update(item: Item, **fields: Any) -> Item:
-    """Update the given fields only. A new ``product_type`` re-derives ``is_jewelry`` unless it is given."""
+def item_update(item: Item, *, user=None, **fields: Any) -> Item:
+    """Update the given fields only; a change to what the encoders read queues a new vector.
+
+    A new ``product_type`` re-derives ``is_jewelry`` unless it is given.
+    """
     cleaned = _clean_item_fields(fields, creating=False)
     if "product_type" in cleaned and "is_jewelry" not in cleaned:
         cleaned["is_jewelry"] = is_jewelry_type(cleaned["product_type"])
     new_id = cleaned.get("external_id")
     if new_id and new_id != item.external_id and Item.objects.filter(external_id=new_id).exists():
         raise DuplicateExternalId(new_id)
+    embedded_changed = any(
+        getattr(item, name) != value for name, value in cleaned.items() if name in EMBEDDING_INPUT_FIELDS
+    )
     for name, value in cleaned.items():
         setattr(item, name, value)
     try:
         with transaction.atomic():
             item.save(update_fields=[*cleaned.keys(), "updated_at"] if cleaned else None)
+            if embedded_changed:
+                item_embedding_start(item, user=user)
     except IntegrityError as exc:
         if new_id and Item.objects.filter(external_id=new_id).exclude(pk=item.pk).exists():
             raise DuplicateExternalId(new_id) from exc
@@ -370,13 +391,45 @@ def item_image_add(
     return row
 
 
-def item_image_delete(image: ItemImage) -> None:
-    """Delete the row, then the file once the transaction commits (a rollback keeps both)."""
+def item_image_delete(image: ItemImage, *, user=None) -> None:
+    """Delete the row, then the file once the transaction commits (a rollback keeps both).
+
+    The item's vector averaged this photo in, so a new one is queued.
+    """
     name = image.image.name
     storage = image.image.storage
-    image.delete()
+    item = image.item
+    with transaction.atomic():
+        image.delete()
+        item_embedding_start(item, user=user)
     if name:
         transaction.on_commit(lambda: storage.delete(name))
+
+
+@dataclass
+class PhotoUpload:
+    added: list[ItemImage]
+    rejected: list[str]  # "<file name>: <why>"
+    job: Any = None  # the embedding Job queued for the new photos, if any
+
+
+def item_photos_upload(item: Item, uploads: Iterable, *, user=None) -> PhotoUpload:
+    """Store uploaded photos of an item and queue its new vector on the embedding queue.
+
+    Each photo is validated on its own: a rejected file does not stop the others. The vector
+    job is queued once for all photos added, after the photos have committed.
+    """
+    added: list[ItemImage] = []
+    rejected: list[str] = []
+    with transaction.atomic():
+        for upload in uploads:
+            name = getattr(upload, "name", "photo")
+            try:
+                added.append(item_image_add(item, upload, name=name))
+            except ImageRejected as exc:
+                rejected.append(f"{name}: {exc}")
+        job = item_embedding_start(item, user=user) if added else None
+    return PhotoUpload(added, rejected, job)
 
 
 def item_images_reorder(item: Item, image_ids: Iterable[int]) -> list[ItemImage]:

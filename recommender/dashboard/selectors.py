@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import CharField, Count, Exists, Max, OuterRef, Prefetch, Q, Sum
 from django.db.models.functions import Cast, Substr, TruncDate, TruncHour
 
-from recommender.models import ApiRequestLog, Event, Item, ItemImage, ItemVector, ModelVersion
+from recommender.models import ApiRequestLog, Event, Item, ItemImage, ItemVector, Job, ModelVersion
 
 CACHE_SECONDS = 120
 MAX_CACHE_SECONDS = 24 * 3600
@@ -518,6 +518,11 @@ def item_detail(item_id: int) -> Item | None:
         .filter(pk=item_id)
         .first()
     )
+
+
+def item_embedding_job(item_id: int) -> Job | None:
+    """The newest one-item embedding job of this item (queued by a create, an edit or a photo)."""
+    return Job.objects.filter(kind=Job.Kind.EMBED_ITEM, params__item_pk=item_id).defer("log", "result").first()
 
 
 def item_event_counts(item_id: int) -> dict[str, int]:

@@ -105,10 +105,26 @@ def catalog_embedding_start(*, scope: str = "jewelry", force: bool = False, refi
 
 def item_embedding_start(item: Item, *, user=None) -> Job:
     """Queue embedding of one item (after create, photo upload or a text change)."""
+    return items_embedding_start([item], user=user)
+
+
+def items_embedding_start(items: list[Item], *, user=None) -> Job:
+    """Queue one embedding job for these items (a bulk import's new items and photos).
+
+    Their current vectors turn stale at once, so pages say a new vector is on its way; the
+    job runs on the embedding queue after the caller's transaction commits.
+    """
+    if not items:
+        raise ValueError("items_embedding_start needs at least one item")
+    pks = [i.pk for i in items]
+    params = {"item_id": items[0].external_id, "item_pk": items[0].pk}
+    if len(items) > 1:
+        params = {"item_ids": [i.external_id for i in items[:20]], "item_pks": pks}
     with transaction.atomic():
-        job = job_create(kind=Job.Kind.EMBED_ITEM, user=user, params={"item_id": item.external_id, "item_pk": item.pk})
-        ItemVector.objects.get_or_create(item=item)
-        ItemVector.objects.filter(item=item, status=ItemVector.Status.CURRENT).update(status=ItemVector.Status.STALE)
+        job = job_create(kind=Job.Kind.EMBED_ITEM, user=user, params=params)
+        have = set(ItemVector.objects.filter(item_id__in=pks).values_list("item_id", flat=True))
+        ItemVector.objects.bulk_create([ItemVector(item_id=pk) for pk in pks if pk not in have], ignore_conflicts=True)
+        ItemVector.objects.filter(item_id__in=pks, status=ItemVector.Status.CURRENT).update(status=ItemVector.Status.STALE)
         job_enqueue(job)
     return job
 
@@ -347,9 +363,10 @@ def embedding_job_run(job: Job, reporter: JobReporter) -> dict:
     """The body of both embedding tasks."""
     params = job.params
     if job.kind == Job.Kind.EMBED_ITEM:
-        pks = list(Item.objects.filter(pk=params.get("item_pk")).values_list("id", flat=True))
+        wanted = params.get("item_pks") or [params.get("item_pk")]
+        pks = list(Item.objects.filter(pk__in=wanted).order_by("id").values_list("id", flat=True))
         if not pks:
-            raise ValueError(f"Item '{params.get('item_id')}' no longer exists.")
+            raise ValueError(f"Item '{params.get('item_id') or params.get('item_ids')}' no longer exists.")
         summary = embed_items(pks, reporter=reporter)
     else:
         pks = embedding_targets(params.get("scope", "jewelry"))

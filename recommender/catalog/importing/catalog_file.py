@@ -28,6 +28,7 @@ from recommender.catalog.images import MAX_BYTES as MAX_PHOTO_BYTES
 from recommender.catalog.images import ImageRejected, ValidatedImage, image_validate
 from recommender.catalog.services import (
     DEFAULT_TIERS,
+    EMBEDDING_INPUT_FIELDS,
     ItemInvalid,
     is_jewelry_type,
     item_image_add,
@@ -38,6 +39,7 @@ from recommender.catalog.services import (
     tiers_ensure,
     validate_external_id,
 )
+from recommender.embeddings.services import items_embedding_start
 from recommender.events.services import (
     EventInvalid,
     customers_ensure,
@@ -391,9 +393,16 @@ def _import_catalog(path, *, mapping, dry_run, fmt, report: ImportReport, photos
         _resolve_tiers(clean, {code: tier.pk for code, tier in tiers_ensure().items()})
         to_create, to_update, unchanged = _plan_catalog(clean)
         report.add("items", created=len(to_create), updated=len(to_update), unchanged=unchanged)
-        _write_catalog(to_create, to_update)
+        created = _write_catalog(to_create, to_update)
+        to_embed = {i.pk: i for i in created.values()}
+        to_embed.update((item.pk, item) for item, changed in to_update if set(changed) & EMBEDDING_INPUT_FIELDS)
         if photos is not None:
-            _write_photos(photo_plan, report)
+            to_embed.update((i.pk, i) for i in _write_photos(photo_plan, report))
+        if to_embed:
+            # One job on the embedding queue for every new item, new photo and changed text.
+            job = items_embedding_start(sorted(to_embed.values(), key=lambda i: i.pk))
+            report.embedding_job_id = job.pk
+            report.notes.append(f"embedding {len(to_embed)} item(s) in job #{job.pk}")
 
 
 def _report_rows_without_photo(clean: dict[str, tuple[int, dict[str, Any]]], photo_plan, report: ImportReport) -> None:
@@ -495,10 +504,12 @@ def _read_zip_photos(zip_source, known_ids: set[str], report: ImportReport) -> l
     return sorted(plan.items())
 
 
-def _write_photos(plan: list[tuple[str, list[ValidatedImage]]], report: ImportReport) -> None:
+def _write_photos(plan: list[tuple[str, list[ValidatedImage]]], report: ImportReport) -> list[Item]:
+    """Store the new photos; returns the items that got one."""
     items = {i.external_id: i for i in Item.objects.filter(external_id__in=[ext for ext, _ in plan])}
     existing = set(ItemImage.objects.filter(item__in=items.values()).values_list("item_id", "content_hash"))
     created = unchanged = 0
+    changed: dict[int, Item] = {}
     for ext, photos in plan:
         item = items[ext]
         for photo in photos:
@@ -506,8 +517,10 @@ def _write_photos(plan: list[tuple[str, list[ValidatedImage]]], report: ImportRe
                 unchanged += 1
                 continue
             item_image_add(item, validated=photo)
+            changed[item.pk] = item
             created += 1
     report.add("photos", created=created, unchanged=unchanged)
+    return list(changed.values())
 
 
 def import_catalog_with_photos(csv_file, zip_file_or_none, *, dry_run: bool = False,

@@ -41,6 +41,8 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     # (row, item id) of catalog rows whose item has no photo after this import (nor before it).
     without_photo: list[tuple[int, str]] = field(default_factory=list)
+    # The embedding job queued for the new items and photos (None: nothing to embed, or a dry run).
+    embedding_job_id: int | None = None
 
     def add(self, kind: str, **counts: int) -> None:
         bucket = self.kinds.setdefault(kind, dict.fromkeys(COUNT_KEYS, 0))
@@ -110,5 +112,6 @@ class ImportReport:
             "errors": [asdict(e) for e in self.errors],
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "embedding_job_id": self.embedding_job_id,
             "without_photo": [{"row": row, "id": ext} for row, ext in self.without_photo],
         }

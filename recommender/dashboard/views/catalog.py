@@ -70,11 +70,11 @@ def item_new(request: HttpRequest) -> HttpResponse:
     form = ItemCreateForm(request.POST or None, tiers=tiers)
     if request.method == "POST" and form.is_valid():
         try:
-            item = catalog_services.item_create(**_item_fields(form.cleaned_data))
+            item = catalog_services.item_create(user=request.user, **_item_fields(form.cleaned_data))
         except catalog_services.ItemInvalid as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc).split(": ", 1)[-1])
         else:
-            messages.success(request, f"Item {item.external_id} created. Add photos below.")
+            messages.success(request, f"Item {item.external_id} created; its vector is being computed. Add photos below.")
             return redirect("dashboard:item_detail", item_id=item.pk)
     return render(request, "dashboard/catalog/new.html", {"section": "catalog", "form": form})
 
@@ -91,6 +91,7 @@ def _detail_page(request: HttpRequest, item: Item, form=None, photo_form=None, s
             "form": form or ItemForm(initial=ItemForm.initial_from(item), tiers=tiers),
             "photo_form": photo_form or PhotoUploadForm(),
             "event_counts": selectors.item_event_counts(item.pk),
+            "embedding_job": selectors.item_embedding_job(item.pk),
             "vector": getattr(item, "vector", None) if _has_vector(item) else None,
         },
         status=status,
@@ -121,7 +122,7 @@ def item_detail(request: HttpRequest, item_id: int) -> HttpResponse:
     form = ItemForm(request.POST, tiers=_tiers())
     if form.is_valid():
         try:
-            catalog_services.item_update(item, **_item_fields(form.cleaned_data))
+            catalog_services.item_update(item, user=request.user, **_item_fields(form.cleaned_data))
         except catalog_services.ItemInvalid as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc).split(": ", 1)[-1])
         else:
@@ -138,20 +139,14 @@ def item_photo_upload(request: HttpRequest, item_id: int) -> HttpResponse:
     form = PhotoUploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _detail_page(request, item, photo_form=form, status=400)
-    added, rejected = 0, []
-    for upload in form.cleaned_data["photos"]:
-        try:
-            catalog_services.item_image_add(item, upload, name=upload.name)
-            added += 1
-        except catalog_services.ImageRejected as exc:
-            rejected.append(f"{upload.name}: {exc}")
-    if rejected:
-        for reason in rejected:
+    upload = catalog_services.item_photos_upload(item, form.cleaned_data["photos"], user=request.user)
+    added = len(upload.added)
+    if added:
+        messages.success(request, f"{added} photo(s) added; the item's vector is being recomputed (job #{upload.job.pk}).")
+    if upload.rejected:
+        for reason in upload.rejected:
             form.add_error("photos", reason)
-        if added:
-            messages.success(request, f"{added} photo(s) added.")
         return _detail_page(request, _get_item(item_id), photo_form=form, status=400)
-    messages.success(request, f"{added} photo(s) added.")
     return redirect("dashboard:item_detail", item_id=item.pk)
 
 
@@ -195,7 +190,7 @@ def item_photo_delete(request: HttpRequest, item_id: int, image_id: int) -> Http
                 "back_url": f"/catalog/items/{item_id}/",
             },
         )
-    catalog_services.item_image_delete(image)
+    catalog_services.item_image_delete(image, user=request.user)
     messages.success(request, "Photo deleted.")
     return redirect("dashboard:item_detail", item_id=item_id)
 
