@@ -5,11 +5,26 @@ by any page. ``None`` means "nothing to plot": the caller shows its empty-state 
 """
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 COLOURS = ["#9a7b2f", "#1d4ed8", "#067647", "#b42318", "#7c3aed", "#0e7490", "#c2410c", "#4b5563", "#be185d", "#65a30d"]
 EVENT_COLOURS = {"view": "#94a3b8", "favorite": "#be185d", "add_to_cart": "#1d4ed8", "purchase": "#9a7b2f"}
 EVENT_LABELS = {"view": "Views", "favorite": "Favorites", "add_to_cart": "Add to cart", "purchase": "Purchases"}
+
+
+DAY_MS = 86_400_000
+# A stretch of this many days or more without events is cut out of a time axis, so a week of
+# data and a few events years later do not squash the week into a sliver.
+GAP_DAYS = 8
+# Tick labels for people at every zoom level (plotly's default shows "23:59:59.9996" on a
+# one-week bar chart).
+DATE_TICK_FORMATS = [
+    {"dtickrange": [None, 3_600_000], "value": "%H:%M\n%b %-d"},
+    {"dtickrange": [3_600_000, DAY_MS], "value": "%H:%M\n%b %-d"},
+    {"dtickrange": [DAY_MS, 28 * DAY_MS], "value": "%b %-d\n%Y"},
+    {"dtickrange": [28 * DAY_MS, None], "value": "%b %Y"},
+]
 
 
 def _layout(**extra: Any) -> dict[str, Any]:
@@ -23,7 +38,38 @@ def _layout(**extra: Any) -> dict[str, Any]:
         "hovermode": "x unified",
     }
     layout.update(extra)
+    # Axis titles and tick labels grow the margins instead of being clipped at the card's edge.
+    for name, axis in list(layout.items()):
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict):
+            axis.setdefault("automargin", True)
     return layout
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text[:10])
+
+
+def date_axis(days: list[str]) -> dict[str, Any]:
+    """A date x axis over daily bars: day ticks at midnight, readable labels, long gaps cut out."""
+    axis: dict[str, Any] = {"type": "date", "tickformatstops": DATE_TICK_FORMATS, "hoverformat": "%a %b %-d, %Y"}
+    if not days:
+        return axis
+    dates = sorted({_day(d) for d in days})
+    breaks = []
+    for before, after in zip(dates, dates[1:]):
+        if (after - before).days >= GAP_DAYS:
+            # Bars are a day wide and centred on midnight: keep half a day beside each.
+            breaks.append({"bounds": [(datetime.combine(before, datetime.min.time()) + timedelta(hours=12)).isoformat(),
+                                      (datetime.combine(after, datetime.min.time()) - timedelta(hours=12)).isoformat()]})
+    # Calendar days the axis spans once the gaps are cut out.
+    shown = 1 + sum((b - a).days if (b - a).days < GAP_DAYS else 1 for a, b in zip(dates, dates[1:]))
+    if breaks:
+        axis["rangebreaks"] = breaks
+    if shown <= 16:
+        axis.update(tick0=dates[0].isoformat(), dtick=DAY_MS)
+    elif shown <= 120:
+        axis.update(tick0=dates[0].isoformat(), dtick=7 * DAY_MS)
+    return axis
 
 
 def events_over_time_figure(days: list[str], series: dict[str, list[int]], *, labels: dict[str, str] | None = None, colours: dict[str, str] | None = None, title: str = "") -> dict | None:
@@ -44,7 +90,7 @@ def events_over_time_figure(days: list[str], series: dict[str, list[int]], *, la
                 "hovertemplate": "%{y:,}<extra>" + labels.get(key, key) + "</extra>",
             }
         )
-    layout = _layout(barmode="stack", yaxis={"title": {"text": "events"}, "rangemode": "tozero"}, xaxis={"type": "date"})
+    layout = _layout(barmode="stack", yaxis={"title": {"text": "events"}, "rangemode": "tozero"}, xaxis=date_axis(days))
     if title:
         layout["title"] = {"text": title}
     return {"data": data, "layout": layout}
@@ -228,7 +274,8 @@ def api_traffic_figure(hours: list[str], requests: dict[str, list[int]], latency
         "layout": _layout(
             barmode="stack",
             height=360,
-            xaxis={"type": "date"},
+            margin={"l": 50, "r": 60, "t": 30, "b": 45},
+            xaxis={"type": "date", "tickformatstops": DATE_TICK_FORMATS, "hoverformat": "%b %-d, %H:%M"},
             yaxis={"title": {"text": "requests / hour"}, "rangemode": "tozero"},
             yaxis2={"title": {"text": "mean latency (ms)"}, "overlaying": "y", "side": "right", "rangemode": "tozero", "showgrid": False},
         ),

@@ -9,16 +9,19 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from typing import Any, TypeVar
 
 import numpy as np
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import CharField, Count, Exists, Max, OuterRef, Prefetch, Q, Sum
-from django.db.models.functions import Cast, Substr, TruncDate, TruncHour
+from django.db.models.functions import Cast, Substr, TruncHour
 
-from recommender.models import ApiRequestLog, Event, Item, ItemImage, ItemVector, Job, ModelVersion
+from recommender.events.rollup import JEWELRY_GROUP, event_daily_counts_refresh
+from recommender.models import ApiRequestLog, Event, EventDailyCount, Item, ItemImage, ItemVector, Job, ModelVersion
 
 CACHE_SECONDS = 120
 MAX_CACHE_SECONDS = 24 * 3600
@@ -69,22 +72,10 @@ def vectors_fingerprint() -> tuple:
     )
 
 
-def _day_expression(field: str):
-    # SQLite's TruncDate calls a Python function per row (slow on 200k+ rows); timestamps are
-    # stored as ISO text in UTC there, so the first 10 characters are the UTC day.
-    if connection.vendor == "sqlite":
-        return Substr(Cast(field, CharField()), 1, 10)
-    return TruncDate(field)
-
-
 def _hour_expression(field: str):
     if connection.vendor == "sqlite":
         return Substr(Cast(field, CharField()), 1, 13)
     return TruncHour(field)
-
-
-def _as_day(value) -> str:
-    return value if isinstance(value, str) else value.isoformat()[:10]
 
 
 def _as_hour(value) -> str:
@@ -93,68 +84,115 @@ def _as_hour(value) -> str:
     return value.strftime("%Y-%m-%dT%H:00")
 
 
-def events_window(days: int | None) -> tuple[datetime | None, datetime | None]:
-    """The last ``days`` days of data (ending at the newest event, not today: imported history counts)."""
-    last = events_last_timestamp()
-    if last is None:
-        return None, None
-    if not days:
-        return None, last
-    start = (last - timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, last
+# --- event periods --------------------------------------------------------------------------
+
+# A day counts as activity when it has at least this share of a typical (median) day's events:
+# a few events posted today against an imported 2020 week must not make the dashboards open on
+# today, and a median is not moved by one record day the way the maximum is.
+ACTIVE_DAY_SHARE = 0.1
+LATEST_PERIOD_DAYS = 7
+PERIODS = {
+    "latest": "latest week of activity",
+    "7": "last 7 days of data",
+    "30": "last 30 days of data",
+    "90": "last 90 days of data",
+    "all": "all",
+}
+DEFAULT_PERIOD = "latest"
 
 
-def events_last_timestamp() -> datetime | None:
-    # MAX(timestamp) over all rows scans the table; per type it is one (event_type, timestamp) index probe.
-    stamps = [
-        Event.objects.filter(event_type=t).aggregate(last=Max("timestamp"))["last"] for t in Event.Type.values
-    ]
-    stamps = [s for s in stamps if s is not None]
-    return max(stamps) if stamps else None
+@dataclass(frozen=True)
+class EventPeriod:
+    """A window of days (UTC, inclusive) and what lies outside it."""
+
+    key: str
+    start: date
+    end: date
+    newer_events: int  # events after ``end`` (stray recent ones when the data is older)
+
+    @property
+    def text(self) -> str:
+        same_year = self.start.year == self.end.year
+        first = f"{self.start:%b} {self.start.day}" + ("" if same_year else f", {self.start.year}")
+        if self.start == self.end:
+            return f"{first}, {self.end.year}"
+        return f"{first} – {self.end:%b} {self.end.day}, {self.end.year}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "label": PERIODS[self.key], "start": self.start.isoformat(),
+                "end": self.end.isoformat(), "text": self.text, "newer_events": self.newer_events}
 
 
-def events_daily_by_type(days: int | None = 30) -> dict[str, Any]:
-    """``{"days": [...], "series": {event_type: [counts per day]}}`` over the window."""
-    start, end = events_window(days)
-    if end is None:
-        return {"days": [], "series": {}}
-    triples = []
-    # One query per type: each reads only the (event_type, timestamp) index, never the table.
-    for event_type in Event.Type.values:
-        qs = Event.objects.filter(event_type=event_type)
-        if start is not None:
-            qs = qs.filter(timestamp__gte=start)
-        rows = qs.annotate(day=_day_expression("timestamp")).values("day").annotate(n=Count("id")).order_by()
-        triples.extend((_as_day(r["day"]), event_type, r["n"]) for r in rows)
-    return _pivot(triples)
+def events_daily_totals() -> list[tuple[date, int]]:
+    """Events per day over all types and groups, oldest first (from the rolled-up counts)."""
+    event_daily_counts_refresh()
+    return [(d, n) for d, n in EventDailyCount.objects.values_list("day").annotate(n=Sum("count")).order_by("day")
+            .values_list("day", "n")]
 
 
-def events_daily_by_category(days: int | None = 30) -> dict[str, Any]:
+def latest_active_day(daily: list[tuple[date, int]]) -> date | None:
+    """The newest day with real activity (see ``ACTIVE_DAY_SHARE``)."""
+    if not daily:
+        return None
+    counts = sorted(n for _, n in daily)
+    threshold = max(1, ACTIVE_DAY_SHARE * counts[len(counts) // 2])
+    return next(d for d, n in reversed(daily) if n >= threshold)
+
+
+def events_period(key: str = DEFAULT_PERIOD) -> EventPeriod | None:
+    """The window a period key stands for, anchored on the data's own dates, never on today."""
+    if key not in PERIODS:
+        key = DEFAULT_PERIOD
+    daily = events_daily_totals()
+    if not daily:
+        return None
+    first, last = daily[0][0], daily[-1][0]
+    if key == "all":
+        start, end = first, last
+    elif key == "latest":
+        end = latest_active_day(daily)
+        start = end - timedelta(days=LATEST_PERIOD_DAYS - 1)
+    else:
+        end = last
+        start = end - timedelta(days=int(key) - 1)
+    newer = sum(n for d, n in daily if d > end)
+    return EventPeriod(key, max(start, first), end, newer)
+
+
+def events_daily_by_type(key: str = DEFAULT_PERIOD) -> dict[str, Any]:
+    """``{"days": [...], "series": {event_type: [counts per day]}, "period": {...}}`` over the period."""
+    period = events_period(key)
+    if period is None:
+        return {"days": [], "series": {}, "period": None}
+    rows = (
+        EventDailyCount.objects.filter(day__gte=period.start, day__lte=period.end)
+        .values("day", "event_type").annotate(n=Sum("count")).order_by()
+    )
+    return {**_pivot((r["day"].isoformat(), r["event_type"], r["n"]) for r in rows), "period": period.as_dict()}
+
+
+def events_daily_by_category(key: str = DEFAULT_PERIOD) -> dict[str, Any]:
     """Daily counts for jewelry and the largest other product groups (the rest is "Other")."""
-    start, end = events_window(days)
-    if end is None:
-        return {"days": [], "series": {}}
-    qs = Event.objects.all()
-    if start is not None:
-        qs = qs.filter(timestamp__gte=start)
+    period = events_period(key)
+    if period is None:
+        return {"days": [], "series": {}, "period": None}
     rows = list(
-        qs.annotate(day=_day_expression("timestamp"))
-        .values("day", "item__is_jewelry", "item__product_group")
-        .annotate(n=Count("id"))
+        EventDailyCount.objects.filter(day__gte=period.start, day__lte=period.end)
+        .values("day", "group").annotate(n=Sum("count")).order_by()
     )
     totals: dict[str, int] = defaultdict(int)
     for r in rows:
-        if not r["item__is_jewelry"]:
-            totals[r["item__product_group"] or "Unknown"] += r["n"]
+        if r["group"] != JEWELRY_GROUP:
+            totals[r["group"] or "Unknown"] += r["n"]
     keep = set(sorted(totals, key=lambda g: -totals[g])[:TOP_GROUPS])
 
-    def label(r) -> str:
-        if r["item__is_jewelry"]:
-            return "Jewelry"
-        group = r["item__product_group"] or "Unknown"
+    def label(group: str) -> str:
+        if group == JEWELRY_GROUP:
+            return group
+        group = group or "Unknown"
         return group if group in keep else "Other"
 
-    return _pivot((_as_day(r["day"]), label(r), r["n"]) for r in rows)
+    return {**_pivot((r["day"].isoformat(), label(r["group"]), r["n"]) for r in rows), "period": period.as_dict()}
 
 
 def _pivot(triples) -> dict[str, Any]:
@@ -170,12 +208,17 @@ def _pivot(triples) -> dict[str, Any]:
     return {"days": ordered, "series": series}
 
 
-def top_items(limit: int = 20, event_type: str = "purchase", days: int | None = None, jewelry_only: bool = True) -> list[dict[str, Any]]:
-    """Most frequent items for an event type, with title, type and a thumbnail URL."""
-    start, end = events_window(days)
-    if end is None:
+def top_items(limit: int = 20, event_type: str = "purchase", period: str = "all", jewelry_only: bool = True) -> list[dict[str, Any]]:
+    """Most frequent items for an event type over a period, with title, type and a thumbnail URL."""
+    window = events_period(period)
+    if window is None:
         return []
     qs = Event.objects.filter(event_type=event_type)
+    if period != "all":
+        start = datetime.combine(window.start, dtime.min, tzinfo=UTC)
+        qs = qs.filter(timestamp__lt=datetime.combine(window.end + timedelta(days=1), dtime.min, tzinfo=UTC))
+    else:
+        start = None
     if jewelry_only:
         # IN (subquery) lets the database walk the (item, event_type) index per jewelry item
         # instead of joining every event to its item (100x faster on SQLite).

@@ -1,7 +1,7 @@
 """Database models, split by area and re-exported here so ``recommender.models.X`` works."""
 from .catalog import Customer, Item, ItemImage, MembershipTier
 from .embeddings import EncoderOutput, ItemVector
-from .events import Event
+from .events import Event, EventDailyCount, EventRollupState
 from .jobs import Job
 from .search import SearchSynonym
 from .serving import ApiKey, ApiRequestLog, MerchandisingRule
@@ -13,6 +13,8 @@ __all__ = [
     "Customer",
     "EncoderOutput",
     "Event",
+    "EventDailyCount",
+    "EventRollupState",
     "Item",
     "ItemImage",
     "ItemVector",

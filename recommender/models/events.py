@@ -40,3 +40,32 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.event_type} {self.item_id} @ {self.timestamp:%Y-%m-%d}"
+
+
+class EventDailyCount(models.Model):
+    """Events per UTC day, type and item group: what the event dashboards plot.
+
+    Kept by ``recommender.events.rollup``, which adds the events newer than the last one it
+    counted, so a dashboard reads a few hundred rows instead of grouping every event.
+    """
+
+    day = models.DateField()
+    event_type = models.CharField(max_length=16)
+    # "Jewelry" for jewelry items, else the item's product group ("" when it has none).
+    group = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day", "event_type", "group"]
+        constraints = [models.UniqueConstraint(fields=["day", "event_type", "group"], name="event_daily_count_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.event_type} {self.group}: {self.count}"
+
+
+class EventRollupState(models.Model):
+    """The one row that says how far ``EventDailyCount`` has counted (events with id <= last_event_id)."""
+
+    last_event_id = models.BigIntegerField(default=0)
+    events_counted = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField(null=True, blank=True)

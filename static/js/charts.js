@@ -74,6 +74,20 @@
     table.appendChild(body); box.appendChild(table);
   }
 
+  function renderPeriod(card, period) {
+    var note = card.querySelector("[data-period-note]");
+    if (!note) return;
+    if (!period) { note.textContent = ""; return; }
+    var text = "Showing " + period.text + " (" + period.label + ").";
+    if (period.newer_events) {
+      text += " " + period.newer_events.toLocaleString() + " newer event" + (period.newer_events === 1 ? " lies" : "s lie") +
+        " outside it: choose \u201call\u201d to see " + (period.newer_events === 1 ? "it" : "them") + ".";
+    }
+    note.textContent = text;
+    card.setAttribute("data-period-start", period.start);
+    card.setAttribute("data-period-end", period.end);
+  }
+
   function fillOptions(card, options, selected) {
     var p = card.querySelector("[data-option-level=protocol]");
     var m = card.querySelector("[data-option-level=model]");
@@ -118,6 +132,7 @@
         if (payload.options) fillOptions(card, payload.options, payload.selected);
         if ("items" in payload) renderTopTable(card, payload.items);
         if ("scenarios" in payload) renderApiTable(card, payload.scenarios);
+        if ("period" in payload) renderPeriod(card, payload.period);
         if (payload.empty) { status(target, payload.empty_message, "empty"); return; }
         target.innerHTML = "";
         Plotly.newPlot(target, payload.figure.data, payload.figure.layout, CONFIG).then(function () {

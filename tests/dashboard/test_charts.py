@@ -221,3 +221,120 @@ def test_dashboards_page_is_a_light_shell(staff_client, django_assert_max_num_qu
         html = staff_client.get(reverse("dashboard:charts")).content.decode()
     assert "/static/vendor/plotly/plotly.min.js" in html
     assert html.count("data-figure-card=") == 7
+
+
+# --- periods, rolled-up counts and readable axes ------------------------------------------------
+
+
+def _stray_events_today(item, n: int) -> None:
+    from recommender.models import Customer, Event
+
+    customer, _ = Customer.objects.get_or_create(external_id="c-live")
+    now = timezone.now()
+    Event.objects.bulk_create([Event(customer=customer, item=item, event_type="view", timestamp=now) for _ in range(n)])
+
+
+@pytest.mark.django_db
+def test_dashboards_open_on_the_datas_latest_week_not_on_stray_recent_events(staff_client):
+    rings = [make_item(f"01000000{i:02d}") for i in range(3)]
+    make_events(rings, per_item=[40, 30, 30])  # 2020-09-16 .. 2020-09-18
+    _stray_events_today(rings[0], 3)  # a few live events years later
+
+    data = _figure(staff_client, "events-by-type")  # no period asked: the default
+    assert data["period"]["key"] == "latest"
+    assert (data["period"]["start"], data["period"]["end"]) == ("2020-09-16", "2020-09-18")
+    assert data["period"]["text"] == "Sep 16 – Sep 18, 2020"
+    assert data["period"]["newer_events"] == 3
+    assert sum(sum(t["y"]) for t in data["figure"]["data"]) == 100
+
+    # "last 30 days of data" ends at the newest event: only the stray ones.
+    recent = _figure(staff_client, "events-by-type", period="30")
+    assert sum(sum(t["y"]) for t in recent["figure"]["data"]) == 3 and recent["period"]["newer_events"] == 0
+
+    # "all" keeps both, and cuts the years between them out of the axis.
+    everything = _figure(staff_client, "events-by-category", period="all")
+    assert sum(sum(t["y"]) for t in everything["figure"]["data"]) == 103
+    breaks = everything["figure"]["layout"]["xaxis"]["rangebreaks"]
+    assert len(breaks) == 1 and breaks[0]["bounds"][0] == "2020-09-18T12:00:00"
+
+
+@pytest.mark.django_db
+def test_daily_counts_roll_up_incrementally_and_match_the_events():
+    from recommender.events.rollup import event_daily_counts_refresh
+    from recommender.models import Event, EventDailyCount
+
+    rings = [make_item(f"01000000{i:02d}") for i in range(2)]
+    dress = make_item("0200000001", product_type="Dress", product_group="Garment Full body", is_jewelry=False)
+    make_events(rings + [dress], per_item=[4, 2, 3])
+    assert event_daily_counts_refresh() == 9
+    assert event_daily_counts_refresh() == 0  # nothing new: nothing counted twice
+    make_events([dress], per_item=[2], event_type="view", day_offset=1)
+    assert event_daily_counts_refresh() == 2
+
+    def table():
+        return sorted((str(d), t, g, n) for d, t, g, n in EventDailyCount.objects.values_list("day", "event_type", "group", "count"))
+
+    # make_events spreads an item's k-th event over day 16 + k % 3 (+ the offset).
+    assert table() == [
+        ("2020-09-16", "purchase", "Garment Full body", 1), ("2020-09-16", "purchase", "Jewelry", 3),
+        ("2020-09-17", "purchase", "Garment Full body", 1), ("2020-09-17", "purchase", "Jewelry", 2),
+        ("2020-09-17", "view", "Garment Full body", 1),
+        ("2020-09-18", "purchase", "Garment Full body", 1), ("2020-09-18", "purchase", "Jewelry", 1),
+        ("2020-09-18", "view", "Garment Full body", 1),
+    ]
+    # Deleting an item deletes its events: the counts are rebuilt, not left too high.
+    rings[0].delete()
+    assert Event.objects.count() == 7
+    event_daily_counts_refresh()
+    assert sum(n for *_, n in table()) == 7
+    assert ("2020-09-16", "purchase", "Jewelry", 1) in table()
+
+
+@pytest.mark.django_db
+def test_event_charts_group_only_the_new_events(staff_client):
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from recommender.models import Event
+
+    rings = [make_item(f"01000000{i:02d}") for i in range(3)]
+    make_events(rings, per_item=[50, 20, 10])
+    _figure(staff_client, "events-by-type")  # the first view counts the 80 events once
+    counted = Event.objects.order_by("-id").values_list("id", flat=True).first()
+    cache.clear()
+    make_events(rings[:1], per_item=[5], day_offset=1)
+    with CaptureQueriesContext(connection) as queries:
+        data = _figure(staff_client, "events-by-category", period="all")
+    assert sum(sum(t["y"]) for t in data["figure"]["data"]) == 85
+    grouping = [q["sql"] for q in queries.captured_queries if 'FROM "recommender_event"' in q["sql"] and "GROUP BY" in q["sql"]]
+    assert len(grouping) == 1 and f'"recommender_event"."id" > {counted}' in grouping[0]
+
+
+def test_date_axis_reads_as_days_for_people():
+    week = ["2020-09-16", "2020-09-17", "2020-09-18", "2020-09-19", "2020-09-20", "2020-09-21", "2020-09-22"]
+    axis = figures.date_axis(week)
+    assert axis["dtick"] == figures.DAY_MS and axis["tick0"] == "2020-09-16"
+    assert axis["hoverformat"] == "%a %b %-d, %Y" and "rangebreaks" not in axis
+    assert {s["value"] for s in axis["tickformatstops"]} == {"%H:%M\n%b %-d", "%b %-d\n%Y", "%b %Y"}
+    # A week and one day six years later: the gap is cut, the ticks stay daily.
+    axis = figures.date_axis(week + ["2026-12-05"])
+    assert axis["rangebreaks"] == [{"bounds": ["2020-09-22T12:00:00", "2026-12-04T12:00:00"]}]
+    assert axis["dtick"] == figures.DAY_MS
+    from datetime import date as _date
+
+    every_third_day = [(_date(2020, 7, 1) + timedelta(days=3 * k)).isoformat() for k in range(20)]  # 58 days
+    assert figures.date_axis(every_third_day)["dtick"] == 7 * figures.DAY_MS
+    assert "dtick" not in figures.date_axis([(_date(2020, 1, 1) + timedelta(days=k)).isoformat() for k in range(200)])
+
+
+def test_every_axis_grows_its_margin_instead_of_being_clipped():
+    fig = figures.api_traffic_figure(["2020-09-16T10:00", "2020-09-16T11:00"], {"home": [3, 4]}, {"home": [12.0, 14.0]})
+    layout = fig["layout"]
+    assert layout["yaxis2"]["side"] == "right" and layout["yaxis2"]["automargin"] is True
+    assert layout["xaxis"]["automargin"] is True and layout["yaxis"]["automargin"] is True
+    assert layout["margin"]["r"] >= 60
+    for fig in (figures.events_by_type_figure(["2020-09-16"], {"view": [2]}),
+                figures.coverage_figure({"active_jewelry": 2, "purchased": 1}),
+                figures.item_map_figure([{"id": 1, "external_id": "a", "title": "A", "product_type": "Ring", "x": 0, "y": 0}], [0.5, 0.2])):
+        assert all(fig["layout"][k]["automargin"] for k in fig["layout"] if k.startswith(("xaxis", "yaxis")))

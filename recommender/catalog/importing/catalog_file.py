@@ -40,6 +40,7 @@ from recommender.catalog.services import (
     validate_external_id,
 )
 from recommender.embeddings.services import items_embedding_start
+from recommender.events.rollup import event_daily_counts_refresh
 from recommender.events.services import (
     EventInvalid,
     customers_ensure,
@@ -608,6 +609,7 @@ def import_events_file(path, *, mapping: dict[str, str] | None = None, dry_run: 
                 ],
                 batch_size=2000,
             )
+            event_daily_counts_refresh()
             priced = item_prices_fill_from_purchases({items[e.item_id] for e in new if e.price is not None})
             if priced:
                 report.notes.append(f"{priced} item(s) without a price took the median price of their purchases")

@@ -14,42 +14,42 @@ from recommender.models import Event
 from .. import figures, selectors
 from ..access import staff_required, staff_required_json
 
-DAY_CHOICES = {"7": 7, "30": 30, "90": 90, "all": None}
 DEFAULT_METRIC = ("cross_sell", "xdeepfm_transfer", "ndcg@10")
 NO_EVENTS = "No events yet -- import data or post events."
+API_DAY_CHOICES = {"7": 7, "30": 30, "all": 3650}
 
 
-def _days(request: HttpRequest, default: str = "30") -> tuple[str, int | None]:
-    key = request.GET.get("days", default)
-    if key not in DAY_CHOICES:
-        key = default
-    return key, DAY_CHOICES[key]
+def _period(request: HttpRequest, default: str = selectors.DEFAULT_PERIOD) -> str:
+    key = request.GET.get("period") or request.GET.get("days") or default
+    return key if key in selectors.PERIODS else default
 
 
 def _events_by_type(request: HttpRequest) -> dict[str, Any]:
-    key, days = _days(request)
+    key = _period(request)
     data = selectors.dashboard_cached(
-        f"events_type:{key}", lambda: selectors.events_daily_by_type(days), fingerprint=selectors.events_fingerprint
+        f"events_type:{key}", lambda: selectors.events_daily_by_type(key), fingerprint=selectors.events_fingerprint
     )
-    return {"figure": figures.events_by_type_figure(data["days"], data["series"]), "empty_message": NO_EVENTS}
+    return {"figure": figures.events_by_type_figure(data["days"], data["series"]), "period": data["period"],
+            "empty_message": NO_EVENTS}
 
 
 def _events_by_category(request: HttpRequest) -> dict[str, Any]:
-    key, days = _days(request)
+    key = _period(request)
     data = selectors.dashboard_cached(
-        f"events_cat:{key}", lambda: selectors.events_daily_by_category(days), fingerprint=selectors.events_fingerprint
+        f"events_cat:{key}", lambda: selectors.events_daily_by_category(key), fingerprint=selectors.events_fingerprint
     )
-    return {"figure": figures.events_over_time_figure(data["days"], data["series"]), "empty_message": NO_EVENTS}
+    return {"figure": figures.events_over_time_figure(data["days"], data["series"]), "period": data["period"],
+            "empty_message": NO_EVENTS}
 
 
 def _top_items(request: HttpRequest) -> dict[str, Any]:
-    key, days = _days(request, default="all")
+    key = _period(request, default="all")
     event_type = request.GET.get("event_type", Event.Type.PURCHASE)
     if event_type not in Event.Type.values:
         event_type = Event.Type.PURCHASE
     items = selectors.dashboard_cached(
         f"top_items:{key}:{event_type}",
-        lambda: selectors.top_items(limit=20, event_type=event_type, days=days),
+        lambda: selectors.top_items(limit=20, event_type=event_type, period=key),
         fingerprint=selectors.events_fingerprint,
     )
     label = figures.EVENT_LABELS.get(event_type, event_type).lower()
@@ -89,8 +89,8 @@ def _metric_trend(request: HttpRequest) -> dict[str, Any]:
 
 
 def _api_traffic(request: HttpRequest) -> dict[str, Any]:
-    key, days = _days(request, default="7")
-    days = days or 3650
+    key = request.GET.get("days", "7")
+    days = API_DAY_CHOICES.get(key, 7)
     data = selectors.dashboard_cached(f"api_traffic:{key}", lambda: selectors.api_traffic_hourly(days))
     summary = selectors.dashboard_cached(f"api_summary:{key}", lambda: selectors.api_latency_by_scenario(days))
     return {
@@ -125,7 +125,10 @@ FIGURES: dict[str, Callable[[HttpRequest], dict[str, Any]]] = {
 @staff_required
 @require_GET
 def charts_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/charts/page.html", {"section": "charts", "figures": list(FIGURES)})
+    return render(request, "dashboard/charts/page.html", {
+        "section": "charts", "figures": list(FIGURES), "periods": list(selectors.PERIODS.items()),
+        "default_period": selectors.DEFAULT_PERIOD,
+    })
 
 
 @staff_required_json
