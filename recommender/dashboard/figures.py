@@ -20,10 +20,9 @@ GAP_DAYS = 8
 # Tick labels for people at every zoom level (plotly's default shows "23:59:59.9996" on a
 # one-week bar chart).
 DATE_TICK_FORMATS = [
-    {"dtickrange": [None, 3_600_000], "value": "%H:%M\n%b %-d"},
-    {"dtickrange": [3_600_000, DAY_MS], "value": "%H:%M\n%b %-d"},
+    {"dtickrange": [None, DAY_MS // 2], "value": "%H:%M\n%b %-d"},
     {"dtickrange": [DAY_MS, 28 * DAY_MS], "value": "%b %-d\n%Y"},
-    {"dtickrange": [28 * DAY_MS, None], "value": "%b %Y"},
+    {"dtickrange": ["M1", None], "value": "%b %Y"},
 ]
 
 
@@ -61,13 +60,17 @@ def date_axis(days: list[str]) -> dict[str, Any]:
             # Bars are a day wide and centred on midnight: keep half a day beside each.
             breaks.append({"bounds": [(datetime.combine(before, datetime.min.time()) + timedelta(hours=12)).isoformat(),
                                       (datetime.combine(after, datetime.min.time()) - timedelta(hours=12)).isoformat()]})
-    # Calendar days the axis spans once the gaps are cut out.
-    shown = 1 + sum((b - a).days if (b - a).days < GAP_DAYS else 1 for a, b in zip(dates, dates[1:]))
     if breaks:
         axis["rangebreaks"] = breaks
-    if shown <= 16:
-        axis.update(tick0=dates[0].isoformat(), dtick=DAY_MS)
-    elif shown <= 120:
+    if len(dates) <= 16:
+        # One labelled tick per day with data: plotly would put ticks that fall inside a cut
+        # gap on its edge, on top of their neighbours.
+        axis["tickvals"] = [d.isoformat() for d in dates]
+        axis["ticktext"] = [
+            f"{d:%b} {d.day}" + (f"<br>{d.year}" if i == 0 or dates[i - 1].year != d.year else "")
+            for i, d in enumerate(dates)
+        ]
+    elif not breaks and (dates[-1] - dates[0]).days <= 120:
         axis.update(tick0=dates[0].isoformat(), dtick=7 * DAY_MS)
     return axis
 
