@@ -8,7 +8,7 @@ forget it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from django.conf import settings
@@ -241,8 +241,12 @@ def _with_cart_history(ctx: CustomerContext, cart: list[dict]) -> CustomerContex
                            ctx.online_share)
 
 
-def recommend_member_exclusive(req: Request) -> RecommendationResult:
-    """Items reserved for the customer's tier and below. Non-members get a clear 403."""
+def recommend_member_exclusive(req: Request, *, as_tier: tuple[int, str] | None = None) -> RecommendationResult:
+    """Items reserved for the customer's tier and below. Non-members get a clear 403.
+
+    ``as_tier=(rank, code)`` answers as if the customer held that tier (the dashboard's
+    preview of what a member would see); the storefront API never passes it.
+    """
     k = check_k(req.k)
     if not req.customer_id:
         raise DomainError("customer_id is required for member-exclusive recommendations.", field="customer_id",
@@ -250,6 +254,8 @@ def recommend_member_exclusive(req: Request) -> RecommendationResult:
     ctx = _context(req)
     if not ctx.known:
         raise NotFoundError(f"Unknown customer '{req.customer_id}'.", field="customer_id", code="unknown_customer")
+    if as_tier is not None:
+        ctx = replace(ctx, tier_rank=as_tier[0], tier_code=as_tier[1])
     if not ctx.is_member:
         raise NotEntitledError("This customer has no membership tier, so no member-exclusive items can be shown.",
                                field="customer_id")

@@ -443,13 +443,28 @@ def test_cross_sell_never_returns_the_cart(preview):
     assert bad.status_code == 404 and "Unknown item id" in bad.content.decode()
 
 
-def test_member_exclusive_for_members_and_the_403_message_for_others(preview):
+def test_member_exclusive_for_members_and_what_a_member_would_see_for_others(preview):
     gold = preview.get(reverse("dashboard:preview_member_exclusive"), {"customer": "c-gold"}).content.decode()
     assert 'data-item-id="J101"' in gold and 'data-item-id="J102"' in gold and 'data-item-id="J103"' not in gold
+    assert "data-notice" not in gold
+    # A shopper without a tier is information, not an error: 200, a notice, and the first
+    # tier's exclusives (J101 is silver; gold and platinum stay hidden).
     response = preview.get(reverse("dashboard:preview_member_exclusive"), {"customer": "c-none"})
-    assert response.status_code == 403
-    assert "This customer has no membership tier" in response.content.decode()
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert ('<p class="info-note" role="status" data-notice>This customer has no membership tier, so the storefront '
+            "shows them no member-exclusive items. Below: what a Silver member with the same history would see.</p>") in html
+    assert 'class="form-errors"' not in html and 'role="alert"' not in html
+    assert 'data-item-id="J101"' in html and 'data-item-id="J102"' not in html and 'data-item-id="J103"' not in html
     assert "choose a customer first" in preview.get(reverse("dashboard:preview_member_exclusive")).content.decode()
+
+
+def test_the_api_still_refuses_member_exclusives_to_non_members(preview):
+    from recommender.serving import scenarios
+    from recommender.serving.errors import NotEntitledError
+
+    with pytest.raises(NotEntitledError):
+        scenarios.recommend_member_exclusive(scenarios.Request(customer_id="c-none", k=5))
 
 
 def test_feed_pages_follow_the_cursor_without_repeats(preview):

@@ -20,10 +20,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from recommender.models import Customer, Event, Item, ModelVersion
+from recommender.models import Customer, Event, Item, MembershipTier, ModelVersion
 from recommender.serving import scenarios
 from recommender.serving.customers import customer_context
-from recommender.serving.errors import DomainError
+from recommender.serving.errors import DomainError, NotEntitledError
 from recommender.serving.results import RecommendationResult
 from recommender.serving.rules import rules_active
 from recommender.serving.search import assistant_answer, search_image
@@ -279,7 +279,24 @@ def scenario_member_exclusive(request: HttpRequest) -> HttpResponse:
         return _empty(request, "Member exclusives depend on the customer's tier: choose a customer first.")
     columns = _columns(request, "member_exclusive")
     _run(columns, lambda v: scenarios.recommend_member_exclusive(_request(request, v)))
-    return _render(request, "member_exclusive", columns)
+    notice = None
+    if all(isinstance(c.error, NotEntitledError) for c in columns):
+        # Not a failure of the preview: this shopper simply has no tier. Say so, and show what
+        # a member of the first tier would get with the same history.
+        tier = MembershipTier.objects.filter(rank__gt=0).order_by("rank").first()
+        if tier is not None:
+            notice = (f"This customer has no membership tier, so the storefront shows them no member-exclusive "
+                      f"items. Below: what a {tier.name} member with the same history would see.")
+            for col in columns:
+                col.error = None
+            _run(columns, lambda v: scenarios.recommend_member_exclusive(_request(request, v),
+                                                                         as_tier=(tier.rank, tier.code)))
+        else:
+            notice = "This customer has no membership tier, and no member tiers exist yet."
+            for col in columns:
+                col.error = None
+                col.result = RecommendationResult("member_exclusive", [], col.version_label, False, True)
+    return _render(request, "member_exclusive", columns, notice=notice)
 
 
 @staff_required
