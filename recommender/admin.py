@@ -1,15 +1,20 @@
 """Django admin for every model: search, filters and photo thumbnails."""
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
+
 from django.contrib import admin
+from django.db.models import Sum
 from django.utils.html import format_html
 
+from recommender.events.rollup import event_daily_counts_refresh
 from recommender.models import (
     ApiKey,
     ApiRequestLog,
     Customer,
     EncoderOutput,
     Event,
+    EventDailyCount,
     Item,
     ItemImage,
     ItemVector,
@@ -89,14 +94,57 @@ class CustomerAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
 
+class EventDayFilter(admin.SimpleListFilter):
+    """Days with events, from the dashboards' daily counts.
+
+    Django's ``date_hierarchy`` asks the database for the distinct years, months and days of
+    every event on each page view (0.6 s of the 1 s page on the 236k-event sample).
+    """
+
+    title = "day (UTC)"
+    parameter_name = "day"
+    MAX_DAYS = 60
+
+    def lookups(self, request, model_admin):
+        event_daily_counts_refresh()
+        rows = EventDailyCount.objects.values("day").annotate(n=Sum("count")).order_by("-day")[: self.MAX_DAYS]
+        return [(r["day"].isoformat(), f"{r['day']:%b} {r['day'].day}, {r['day'].year} ({r['n']:,})") for r in rows]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            day = date.fromisoformat(self.value())
+        except ValueError:
+            return queryset.none()
+        start = datetime.combine(day, time.min, tzinfo=UTC)
+        return queryset.filter(timestamp__gte=start, timestamp__lt=start + timedelta(days=1))
+
+
+class EventChannelFilter(admin.SimpleListFilter):
+    """Channels of the newest events: ``SELECT DISTINCT channel`` scans every event per page view."""
+
+    title = "channel"
+    parameter_name = "channel"
+    RECENT = 20_000
+
+    def lookups(self, request, model_admin):
+        cutoff = list(Event.objects.order_by("-id").values_list("id", flat=True)[self.RECENT - 1 : self.RECENT])
+        recent = Event.objects.filter(id__gte=cutoff[0]) if cutoff else Event.objects.all()
+        channels = recent.order_by().values_list("channel", flat=True).distinct()
+        return [(c, c) for c in sorted(channels) if c]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(channel=self.value()) if self.value() else queryset
+
+
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
     list_display = ("timestamp", "event_type", "customer", "item", "price", "channel")
-    list_filter = ("event_type", "channel", "item__is_jewelry")
+    list_filter = (EventDayFilter, "event_type", EventChannelFilter, "item__is_jewelry")
     search_fields = ("customer__external_id", "item__external_id", "client_event_id")
     raw_id_fields = ("customer", "item")
     list_select_related = ("customer", "item")
-    date_hierarchy = "timestamp"
     show_full_result_count = False
 
 
