@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from recommender.jobs.services import JobReporter, job_create, job_enqueue
+from recommender.jobs.services import JobReporter, ProgressStep, job_create, job_enqueue
 from recommender.models import Job
 
 
@@ -42,14 +42,17 @@ def image_adapter_train(say) -> dict:
     tmp = root / "incoming"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    lines = 0
-
     def log(message: str) -> None:
-        nonlocal lines
-        lines += 1
-        say(min(0.95, 0.02 * lines), message, log=True)
+        say(say_progress[0], message, log=True)
 
-    result = run_evaluation(data_dir, tmp, Path(settings.VAR_DIR) / "feature-cache", log=log)
+    say_progress = [0.0]
+
+    def progress(fraction: float, message: str, steps: list) -> None:
+        say_progress[0] = fraction
+        say(fraction, message, steps=[ProgressStep(*s) for s in steps])
+
+    result = run_evaluation(data_dir, tmp, Path(settings.VAR_DIR) / "feature-cache", log=log, progress=progress)
+    result.pop("out_dir", None)  # a temporary server path, renamed below
     folder = root / result["adapter_version"].replace("@", "-")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
@@ -50,19 +53,66 @@ def job_append_log(job: Job, message: str) -> None:
     job.log = (list(job.log) + [line])[-MAX_LOG_LINES:]
 
 
-class JobReporter:
-    """Progress callback handed to services. Writes at most every ``min_interval`` seconds."""
+@dataclass(frozen=True)
+class ProgressStep:
+    """One countable level of a job's work: epoch 3 of 10, batch 120 of 400, photo 64 of 1,566."""
 
-    def __init__(self, job: Job, min_interval: float = 0.5) -> None:
+    unit: str
+    done: int
+    total: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"unit": self.unit, "done": int(self.done), "total": int(self.total)}
+
+
+class EtaEstimator:
+    """Seconds left from the rate of progress over the last ``window`` seconds.
+
+    The recent rate, not the average since the start: loading data is fast and fitting is
+    slow, so the average would promise too early an end. No estimate before
+    ``min_seconds`` of progress, or while progress does not move.
+    """
+
+    def __init__(self, window: float = 120.0, min_seconds: float = 5.0) -> None:
+        self.window = window
+        self.min_seconds = min_seconds
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def update(self, now: float, progress: float) -> float | None:
+        samples = self._samples
+        if samples and progress < samples[-1][1]:
+            samples.clear()  # progress went back (a new phase restarted its count)
+        samples.append((now, progress))
+        while len(samples) > 2 and now - samples[1][0] >= self.window:
+            samples.popleft()
+        t0, p0 = samples[0]
+        if now - t0 < self.min_seconds or progress <= p0:
+            return None
+        rate = (progress - p0) / (now - t0)
+        return max(0.0, (1.0 - progress) / rate)
+
+
+class JobReporter:
+    """Progress callback handed to services. Writes at most every ``min_interval`` seconds.
+
+    ``steps`` says where the work is as values (epoch 3 of 10, batch 120 of 400); the row
+    keeps them with an estimate of the time left, for the job page.
+    """
+
+    def __init__(self, job: Job, min_interval: float = 0.5, clock=None) -> None:
         self.job = job
         self.min_interval = min_interval
+        self._clock = clock or time.monotonic
         self._last_write = 0.0
+        self._eta = EtaEstimator()
 
-    def __call__(self, progress: float, message: str = "", *, log: bool = False, force: bool = False) -> None:
-        import time
-
-        now = time.monotonic()
+    def __call__(self, progress: float, message: str = "", *, log: bool = False, force: bool = False,
+                 steps: list[ProgressStep] | None = None) -> None:
+        now = self._clock()
         self.job.progress = max(0.0, min(1.0, float(progress)))
+        self.job.eta_seconds = self._eta.update(now, self.job.progress)
+        if steps is not None:
+            self.job.steps = [s.as_dict() for s in steps]
         if message:
             self.job.message = message[:500]
             if log:
@@ -73,6 +123,8 @@ class JobReporter:
             Job.objects.filter(pk=self.job.pk).update(
                 progress=self.job.progress,
                 message=self.job.message,
+                steps=self.job.steps,
+                eta_seconds=self.job.eta_seconds,
                 log=self.job.log,
                 heartbeat_at=self.job.heartbeat_at,
             )
@@ -97,11 +149,12 @@ def job_start(job: Job, *, celery_task_id: str = "") -> Job:
 def job_finish(job: Job, *, result: dict[str, Any] | None = None, message: str = "Done") -> Job:
     job.status = Job.Status.SUCCEEDED
     job.progress = 1.0
+    job.eta_seconds = None
     job.message = message[:500]
     job.result = result or {}
     job.finished_at = timezone.now()
     job_append_log(job, message)
-    job.save(update_fields=["status", "progress", "message", "result", "finished_at", "log"])
+    job.save(update_fields=["status", "progress", "eta_seconds", "message", "result", "finished_at", "log"])
     return job
 
 
@@ -110,8 +163,9 @@ def job_fail(job: Job, *, error: str, cancelled: bool = False) -> Job:
     job.error = error
     job.message = ("Cancelled" if cancelled else f"Failed: {error.splitlines()[0] if error else ''}")[:500]
     job.finished_at = timezone.now()
+    job.eta_seconds = None
     job_append_log(job, job.message)
-    job.save(update_fields=["status", "error", "message", "finished_at", "log"])
+    job.save(update_fields=["status", "error", "message", "finished_at", "eta_seconds", "log"])
     for handler in _failure_handlers.get(job.kind, []):
         handler(job)
     return job

@@ -48,9 +48,15 @@ from .blend.tuning import fit_blend, tune_transfer_weight
 from .config import TrainConfig
 from .evaluation.seeded import channel_popularity, evaluate_seeded, format_seeded
 from .models.xdeepfm import XDeepFMRecommender
+from .training.trainer import TrainProgress
 from .training.transfer import fit_transfer
 
 OnProgress = Callable[[float, str], None]
+# on_batch(fraction, message, steps) after every training batch; steps lists (unit, done, total)
+# from the outermost level in, e.g. [("model", 1, 6), ("epoch", 3, 10), ("batch", 120, 400)].
+OnBatchProgress = Callable[[float, str, list], None]
+# Planned share of one transfer model's training spent pretraining (the rest fine-tunes).
+PRETRAIN_SHARE = 0.8
 TRANSFER = "xdeepfm_transfer"
 BASELINE_NAMES = ("popularity", "recency_popularity", "item_knn", "als", "content")
 
@@ -95,6 +101,7 @@ def run_pipeline(
     threads: int = 2,
     n_seeds: int = 10,
     folds: int = 5,
+    on_batch: OnBatchProgress | None = None,
 ) -> PipelineResult:
     """Seeded evaluation + gate, transfer model + ablations, the served blend (see module doc)."""
     config = config or TrainConfig()
@@ -125,7 +132,11 @@ def run_pipeline(
     n_steps = len(protocols) * (1 + len(plan))
     step = 0
     report_progress = progress
-    progress = lambda f, m: report_progress(0.4 + 0.45 * f, m)  # noqa: E731 - steps 2 of 3
+
+    def in_stage(f: float) -> float:  # the models are steps 2 of 3 of the whole run
+        return 0.4 + 0.45 * f
+
+    progress = lambda f, m: report_progress(in_stage(f), m)  # noqa: E731
     transfer_val: ProtocolSplit | None = None
     served: XDeepFMRecommender | None = None
     served_note = ""
@@ -155,12 +166,30 @@ def run_pipeline(
             t_m = time.perf_counter()
             progress(step / n_steps, f"{protocol}: training {name}")
 
-            def on_epoch(phase: str, epoch: int, loss: float, metrics: dict, _n=name, _p=protocol, _s=step) -> None:
-                extra = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-                progress(_s / n_steps, f"{_p}: {_n} {phase} epoch {epoch} loss {loss:.4f} {extra}".strip())
+            # Share of this model's training in each phase: pretraining reads the large source
+            # domain, fine-tuning the small jewelry one (a fixed split; the job's time-left
+            # estimate follows the measured rate, so a rough split only matters at the switch).
+            pretrain_share = PRETRAIN_SHARE if cfg.epochs_pretrain else 0.0
 
+            def model_fraction(phase: str, within: float, _share=pretrain_share) -> float:
+                return _share * within if phase == "pretrain" else _share + (1 - _share) * within
+
+            def on_epoch(phase: str, epoch: int, loss: float, metrics: dict, _n=name, _p=protocol, _s=step,
+                         _cfg=cfg) -> None:
+                extra = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+                planned = _cfg.epochs_pretrain if phase == "pretrain" else _cfg.epochs_finetune
+                done = (_s + model_fraction(phase, min(1.0, epoch / max(1, planned)))) / n_steps
+                progress(done, f"{_p}: {_n} {phase} epoch {epoch} loss {loss:.4f} {extra}".strip())
+
+            def batch_done(tp: TrainProgress, _n=name, _p=protocol, _s=step) -> None:
+                fraction = (_s + model_fraction(tp.phase, tp.fraction)) / n_steps
+                steps = [("step", _s + 1, n_steps), ("epoch", tp.epoch, tp.epochs), ("batch", tp.batch, tp.batches)]
+                on_batch(in_stage(fraction), f"{_p}: training {_n}, {tp.phase}", steps)
+
+            per_batch = batch_done if on_batch is not None else None
             model = XDeepFMRecommender(cfg, use_item_vector=use_vec, name=name)
-            fit_transfer(model, data, val.train, on_epoch=on_epoch, validation=val, history_domain=history_domain)
+            fit_transfer(model, data, val.train, on_epoch=on_epoch, validation=val, history_domain=history_domain,
+                         on_batch=per_batch)
             models[name] = model
             losses[f"{protocol}/{name}"] = model.history
             timings[f"{protocol}/fit/{name}"] = time.perf_counter() - t_m

@@ -29,6 +29,11 @@ class Job(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
     progress = models.FloatField(default=0.0)
     message = models.CharField(max_length=500, blank=True, default="")
+    # Where the work is, as values: [{"unit": "epoch", "done": 3, "total": 10}, {"unit": "batch", ...}],
+    # outermost first (empty when the work has no countable steps).
+    steps = models.JSONField(default=list, blank=True)
+    # Seconds left at the recent rate of progress; null until the rate is known.
+    eta_seconds = models.FloatField(null=True, blank=True)
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")

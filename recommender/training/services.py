@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recommender.artifacts import BLEND_DIR, TRANSFER_DIR, model_version_root
-from recommender.jobs.services import JobReporter, job_create, job_enqueue
+from recommender.jobs.services import JobReporter, ProgressStep, job_create, job_enqueue
 from recommender.models import Job, ModelVersion, PromotionEvent, RecommenderSettings
 
 from .datasets import recdata_from_db
@@ -116,15 +116,21 @@ def training_job_run(job: Job, reporter: JobReporter) -> dict[str, Any]:
                      f"{snapshot['items_with_vectors']} items with multimodal vectors")
         epochs: list[dict] = []
 
+        def on_batch(fraction: float, message: str, steps: list) -> None:
+            # Where the work is, after every batch (the reporter writes at most twice a second).
+            reporter(0.05 + 0.9 * fraction, message, steps=[ProgressStep(*s) for s in steps])
+
         def on_progress(fraction: float, message: str) -> None:
             if " epoch " in message:
                 epochs.append({"at": round(time.monotonic() - started, 1), "message": message})
                 version.epoch_losses = epochs
                 ModelVersion.objects.filter(pk=version.pk).update(epoch_losses=epochs)
-            reporter(0.05 + 0.9 * fraction, message, log=" epoch " in message or fraction == 0)
+            epoch_line = " epoch " in message
+            # Between models (baselines, evaluation) no epoch or batch is running.
+            reporter(0.05 + 0.9 * fraction, message, log=epoch_line or fraction == 0, steps=None if epoch_line else [])
 
         fast = bool(job.params.get("fast"))
-        result = run_pipeline(data, TrainConfig.from_dict(version.config), on_progress,
+        result = run_pipeline(data, TrainConfig.from_dict(version.config), on_progress, on_batch=on_batch,
                               ablations=not fast, n_resamples=200 if fast else 1000,
                               threads=max(1, settings.JEWELREC_TORCH_THREADS or 2),
                               n_seeds=3 if fast else 10, folds=3 if fast else 5)

@@ -50,6 +50,10 @@
         el.textContent = Math.round(data.progress * 100) + "%";
       } else if (f === "message") {
         el.textContent = data.message;
+      } else if (f === "steps") {
+        el.textContent = data.steps_text ? " · " + data.steps_text : "";
+      } else if (f === "eta") {
+        el.textContent = data.eta_text ? " · " + data.eta_text : "";
       } else if (f === "duration") {
         el.textContent = fmtDuration(data.duration_seconds);
       } else if (f === "error") {

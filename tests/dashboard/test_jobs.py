@@ -133,3 +133,63 @@ def test_cancel_requires_csrf_token(csrf_client, job):
 
 def test_jobs_page_has_room_for_start_forms(staff_client):
     assert 'id="job-start"' in staff_client.get(reverse("dashboard:jobs")).content.decode()
+
+
+# --- progress as values, with the time left -------------------------------------------------
+
+
+def test_eta_follows_the_recent_rate_not_the_average():
+    from recommender.jobs.services import EtaEstimator
+
+    eta = EtaEstimator(window=60.0, min_seconds=5.0)
+    assert eta.update(0.0, 0.0) is None
+    assert eta.update(2.0, 0.10) is None  # too early to say
+    assert eta.update(10.0, 0.20) == pytest.approx(40.0)  # 0.2 in 10 s: 0.8 left at 0.02/s
+    # The work slows down: after the window, only the slow recent rate counts.
+    for t in range(20, 200, 10):
+        last = eta.update(float(t), 0.20 + 0.001 * (t - 10))
+    assert last == pytest.approx((1 - 0.38) / 0.001, rel=1e-6)  # at t=190, progress 0.38
+    # Progress that goes back (a phase restarting its count) starts the estimate afresh.
+    assert eta.update(200.0, 0.1) is None
+    assert EtaEstimator().update(0.0, 0.5) is None
+
+
+def test_reporter_stores_steps_and_time_left_on_the_row(db):
+    from recommender.jobs.services import JobReporter, ProgressStep, job_create, job_start
+
+    job = job_start(job_create(kind=Job.Kind.TRAIN))
+    now = [0.0]
+    reporter = JobReporter(job, min_interval=0.0, clock=lambda: now[0])
+    reporter(0.10, "training", steps=[ProgressStep("epoch", 1, 10), ProgressStep("batch", 5, 50)])
+    now[0] = 30.0
+    reporter(0.25, "training", steps=[ProgressStep("epoch", 2, 10), ProgressStep("batch", 25, 50)])
+    job.refresh_from_db()
+    assert job.steps == [{"unit": "epoch", "done": 2, "total": 10}, {"unit": "batch", "done": 25, "total": 50}]
+    assert job.eta_seconds == pytest.approx(150.0)  # 0.15 in 30 s: 0.75 left at 0.005/s
+    reporter(0.30, "evaluating")  # no steps given: the last ones stay
+    job.refresh_from_db()
+    assert job.steps[0]["done"] == 2
+
+
+def test_job_page_shows_steps_and_time_left_and_no_server_paths(staff_client, db):
+    from recommender.jobs.services import job_create, job_start
+
+    job = job_start(job_create(kind=Job.Kind.ADAPT_IMAGES, params={"folder": "/srv/jewelrec/var/artifacts/image-adapter/x"}))
+    Job.objects.filter(pk=job.pk).update(progress=0.4, eta_seconds=290.0, message="training the adapter",
+                                         steps=[{"unit": "epoch", "done": 12, "total": 60}],
+                                         result={"out_dir": "/srv/jewelrec/var/artifacts/image-adapter/incoming"})
+    html = staff_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert " · epoch 12 of 60" in html and " · about 5 min left" in html
+    assert "/srv/jewelrec" not in html and "…/image-adapter/x" in html
+    status = staff_client.get(f"/jobs/{job.pk}/status.json").json()
+    assert (status["steps_text"], status["eta_text"], status["eta_seconds"]) == ("epoch 12 of 60", "about 5 min left", 290.0)
+    assert status["result"] == {"out_dir": "…/image-adapter/incoming"}
+
+
+def test_eta_text_for_people():
+    from recommender.dashboard.views.jobs import eta_text, steps_text
+
+    assert [eta_text(s) for s in (None, 12, 59.9, 60, 150, 3600, 7500)] == [
+        "", "less than a minute left", "less than a minute left", "about 1 min left", "about 2 min left",
+        "about 1 h 00 min left", "about 2 h 05 min left"]
+    assert steps_text([{"unit": "photo", "done": 1200, "total": 1566}, {"unit": "x", "done": 0, "total": 0}]) == "photo 1,200 of 1,566"

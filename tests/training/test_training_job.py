@@ -147,3 +147,31 @@ def test_evaluate_prints_the_seeded_protocol_table_and_the_gate(behaviour):
         assert f"\n{model} " in text
     assert "(best baseline)" in text and "\nGate: " in text
     assert not ModelVersion.objects.exists()  # evaluation registers nothing
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_training_progress_moves_per_batch_never_back_and_says_where_it_is(behaviour, settings, tmp_path, monkeypatch):
+    from recommender.jobs import services as jobs
+
+    settings.JEWELREC_ARTIFACT_DIR = tmp_path
+    version = training_run_start(config=SMALL, fast=True)
+    written: list[tuple[float, list]] = []
+    real_call = jobs.JobReporter.__call__
+
+    def spy(self, progress, message="", **kwargs):
+        real_call(self, progress, message, **kwargs)
+        written.append((self.job.progress, list(self.job.steps)))
+
+    monkeypatch.setattr(jobs.JobReporter, "__call__", spy)
+    job = job_execute(version.job_id, training_job_run)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    batches = [(p, steps) for p, steps in written if steps and steps[-1]["unit"] == "batch"]
+    # The two protocols train 2 transfer models (fast: no ablations), 3 epochs each (1 + 2).
+    assert {s[0]["unit"] for _, s in batches} == {"step"} and {s[1]["unit"] for _, s in batches} == {"epoch"}
+    assert len({p for p, _ in batches}) > 10  # it moves inside a model, not once per model
+    fractions = [p for p, _ in written]
+    assert all(b >= a - 1e-9 for a, b in zip(fractions, fractions[1:])), "progress went back"
+    assert max(p for p, _ in batches) <= 0.95 + 1e-9  # saving and registering come after the last batch
+    job.refresh_from_db()
+    assert job.eta_seconds is None and job.progress == 1.0

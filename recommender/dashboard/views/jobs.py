@@ -23,6 +23,39 @@ JOBS_PER_PAGE = 50
 STATUS_LOG_TAIL = 200
 
 
+def eta_text(seconds: float | None) -> str:
+    """'about 4 min left' for people; '' while unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return "less than a minute left"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60:02d} min left"
+
+
+def steps_text(steps: list[dict]) -> str:
+    """'epoch 3 of 10 · batch 120 of 400'."""
+    return " · ".join(f"{s['unit']} {s['done']:,} of {s['total']:,}" for s in steps or [] if s.get("total"))
+
+
+def without_server_paths(value):
+    """Job params and results for the page: absolute file paths shortened to their last two parts.
+
+    Where the server keeps its files is none of the page's business (and a long path made
+    the page 2,400 px wide).
+    """
+    if isinstance(value, dict):
+        return {k: without_server_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_server_paths(v) for v in value]
+    if isinstance(value, str) and value.startswith("/") and "/" in value[1:] and " " not in value:
+        parts = [p for p in value.split("/") if p]
+        return "…/" + "/".join(parts[-2:])
+    return value
+
+
 def job_status_payload(job: Job) -> dict:
     return {
         "id": job.pk,
@@ -32,6 +65,10 @@ def job_status_payload(job: Job) -> dict:
         "status_label": job.get_status_display(),
         "progress": round(job.progress, 4),
         "message": job.message,
+        "steps": job.steps,
+        "steps_text": steps_text(job.steps),
+        "eta_seconds": None if job.eta_seconds is None else round(job.eta_seconds, 1),
+        "eta_text": eta_text(job.eta_seconds) if not job.is_finished else "",
         "error": job.error,
         "cancel_requested": job.cancel_requested,
         "is_finished": job.is_finished,
@@ -39,7 +76,7 @@ def job_status_payload(job: Job) -> dict:
         "started_at": job.started_at.isoformat() if job.started_at else None,
         "finished_at": job.finished_at.isoformat() if job.finished_at else None,
         "log": list(job.log)[-STATUS_LOG_TAIL:],
-        "result": job.result,
+        "result": without_server_paths(job.result),
     }
 
 
@@ -82,8 +119,10 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         {
             "section": "jobs",
             "job": job,
-            "params_json": json.dumps(job.params, indent=2, sort_keys=True, default=str),
-            "result_json": json.dumps(job.result, indent=2, sort_keys=True, default=str),
+            "params_json": json.dumps(without_server_paths(job.params), indent=2, sort_keys=True, default=str, ensure_ascii=False),
+            "result_json": json.dumps(without_server_paths(job.result), indent=2, sort_keys=True, default=str, ensure_ascii=False),
+            "steps_text": steps_text(job.steps),
+            "eta_text": eta_text(job.eta_seconds) if not job.is_finished else "",
         },
     )
 

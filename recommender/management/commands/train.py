@@ -53,8 +53,10 @@ class _Reporter:
         self.say = say
         self.progress = 0.0
 
-    def __call__(self, progress, message="", *, log=False, force=False):
+    def __call__(self, progress, message="", *, log=False, force=False, steps=None):
         self.progress = progress
+        if steps and not log:
+            return  # a batch: the job page shows these; a terminal would scroll with them
         self.say(progress, message, log=log)
 
     def log(self, message):

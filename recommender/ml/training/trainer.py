@@ -2,8 +2,9 @@
 
 The trainer owns the loop; the model owns its loss (:meth:`Trainer` calls
 ``sampled_softmax_loss`` on the model's logits) and its scoring. Progress goes to
-``on_epoch(phase, epoch, loss, metrics)``; raising from the callback cancels training
-(the exception propagates unchanged, so a job runner can tell cancellation apart).
+``on_epoch(phase, epoch, loss, metrics)`` and, after every optimizer step, to
+``on_batch(TrainProgress)``; raising from either callback cancels training (the exception
+propagates unchanged, so a job runner can tell cancellation apart).
 """
 from __future__ import annotations
 
@@ -23,6 +24,25 @@ from ..models.xdeepfm import XDeepFMRecommender
 from ..models.xdeepfm_net import UserBatch
 
 OnEpoch = Callable[[str, int, float, dict], None]
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Where a training phase is: batch ``batch`` of ``batches`` in epoch ``epoch`` of ``epochs``."""
+
+    phase: str
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+
+    @property
+    def fraction(self) -> float:
+        """Share of this phase's planned work done (early stopping may end it sooner)."""
+        return ((self.epoch - 1) + self.batch / max(1, self.batches)) / max(1, self.epochs)
+
+
+OnBatch = Callable[[TrainProgress], None]
 
 
 class TrainingDiverged(RuntimeError):
@@ -99,9 +119,10 @@ def sampled_softmax_loss(logits: torch.Tensor, pos_items: torch.Tensor, neg_item
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, on_epoch: OnEpoch | None = None):
+    def __init__(self, config: TrainConfig, on_epoch: OnEpoch | None = None, on_batch: OnBatch | None = None):
         self.config = config
         self.on_epoch = on_epoch
+        self.on_batch = on_batch
         self.device = select_device(config.device)
 
     def run(
@@ -144,6 +165,7 @@ class Trainer:
             net.train()
             t0 = time.perf_counter()
             order = rng.permutation(len(examples))
+            n_batches = (len(order) + bs - 1) // bs
             total, n_seen = 0.0, 0
             for step, start in enumerate(range(0, len(order), bs)):
                 idx = order[start : start + bs]
@@ -167,6 +189,8 @@ class Trainer:
                 opt.step()
                 total += loss.item() * len(idx)
                 n_seen += len(idx)
+                if self.on_batch is not None:
+                    self.on_batch(TrainProgress(phase, epoch, epochs, step + 1, n_batches))
             epoch_loss = total / max(n_seen, 1)
             metrics = validate() if validate is not None else {}
             rec = {"phase": phase, "epoch": epoch, "loss": epoch_loss, "seconds": time.perf_counter() - t0,

@@ -21,7 +21,7 @@ from ..evaluation.metrics import ndcg_at_k, recall_at_k
 from ..evaluation.splits import ProtocolSplit
 from ..models.base import rank_many
 from ..models.xdeepfm import XDeepFMRecommender
-from .trainer import Examples, NegativeSampler, OnEpoch, Trainer
+from .trainer import Examples, NegativeSampler, OnBatch, OnEpoch, Trainer
 
 
 def _pad(histories: list[np.ndarray], weights: list[np.ndarray] | None, pad_item: int, max_len: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +91,8 @@ def evaluate_split(model, split: ProtocolSplit, k: int = 10, tiers: np.ndarray |
     }
 
 
-def pretrain(model: XDeepFMRecommender, data: RecData, train: InteractionData, *, on_epoch: OnEpoch | None = None) -> list[dict[str, Any]]:
+def pretrain(model: XDeepFMRecommender, data: RecData, train: InteractionData, *, on_epoch: OnEpoch | None = None,
+             on_batch: OnBatch | None = None) -> list[dict[str, Any]]:
     cfg = model.config
     if cfg.epochs_pretrain == 0:
         return []
@@ -104,12 +105,12 @@ def pretrain(model: XDeepFMRecommender, data: RecData, train: InteractionData, *
         )
     src_items = np.flatnonzero(~data.items.is_target)
     sampler = NegativeSampler.for_domain(src_items, item_counts(train, len(data.items)), cfg.pretrain_negative_beta, ex.target)
-    return Trainer(cfg, on_epoch).run(model, ex, sampler, phase="pretrain", epochs=cfg.epochs_pretrain, lr=cfg.lr)
+    return Trainer(cfg, on_epoch, on_batch).run(model, ex, sampler, phase="pretrain", epochs=cfg.epochs_pretrain, lr=cfg.lr)
 
 
 def finetune(model: XDeepFMRecommender, data: RecData, train: InteractionData, *, on_epoch: OnEpoch | None = None,
              validation: ProtocolSplit | None = None, history_domain: str = "source", lr: float | None = None,
-             freeze: bool | None = None) -> list[dict[str, Any]]:
+             freeze: bool | None = None, on_batch: OnBatch | None = None) -> list[dict[str, Any]]:
     cfg = model.config
     if cfg.epochs_finetune == 0:
         return []
@@ -125,7 +126,7 @@ def finetune(model: XDeepFMRecommender, data: RecData, train: InteractionData, *
     validate: Callable[[], dict[str, float]] | None = None
     if validation is not None and validation.n_test:
         validate = lambda: {f"val_{k}": v for k, v in evaluate_split(model, validation, cfg.k, data.users.tier).items()}
-    return Trainer(cfg, on_epoch).run(
+    return Trainer(cfg, on_epoch, on_batch).run(
         model, ex, sampler, phase="finetune", epochs=cfg.epochs_finetune, lr=cfg.finetune_lr if lr is None else lr,
         freeze=frozen, freeze_epochs=cfg.freeze_epochs, validate=validate,
         monitor=f"val_ndcg@{cfg.k}" if validate else None,
@@ -134,18 +135,18 @@ def finetune(model: XDeepFMRecommender, data: RecData, train: InteractionData, *
 
 def fit_transfer(model: XDeepFMRecommender, data: RecData, train: InteractionData | None = None, *,
                  on_epoch: OnEpoch | None = None, validation: ProtocolSplit | None = None,
-                 history_domain: str = "source") -> list[dict[str, Any]]:
+                 history_domain: str = "source", on_batch: OnBatch | None = None) -> list[dict[str, Any]]:
     """Build, pretrain (if ``epochs_pretrain`` > 0), then fine-tune. With no pretraining the
     fine-tune phase is the whole training ("scratch"): it uses ``lr`` and freezes nothing."""
     train = data.interactions if train is None else train
     model.build(data, train)
-    records = pretrain(model, data, train, on_epoch=on_epoch)
+    records = pretrain(model, data, train, on_epoch=on_epoch, on_batch=on_batch)
     if model.config.prior_residual:
         # the fine-tuned model learns a residual over log-popularity (weight 1, fixed)
         model.network().set_item_prior(popularity_prior(train, len(data.items), model.config.prior_half_life_days), 1.0)
     scratch = model.config.epochs_pretrain == 0
     records += finetune(model, data, train, on_epoch=on_epoch, validation=validation, history_domain=history_domain,
-                        lr=model.config.lr if scratch else None, freeze=False if scratch else None)
+                        lr=model.config.lr if scratch else None, freeze=False if scratch else None, on_batch=on_batch)
     if not model.config.prior_residual:
         records += fit_prior(model, data, train, validation=validation)
     model.history = records

@@ -121,3 +121,34 @@ def test_frozen_shared_fields_do_not_move_in_the_first_epoch():
     before = model.net.attr_emb[0].weight.detach().clone()
     finetune(model, data, data.interactions)
     torch.testing.assert_close(model.net.attr_emb[0].weight, before)
+
+
+def test_batch_callback_reports_every_batch_of_every_epoch_in_order():
+    from recommender.ml.training.trainer import TrainProgress
+    from recommender.ml.training.transfer import target_examples as _targets
+
+    torch.set_num_threads(1)
+    data = toy_data(n_users=40)
+    cfg = TrainConfig(**{**SMALL, "epochs_pretrain": 0, "epochs_finetune": 3})
+    seen: list[TrainProgress] = []
+    model = XDeepFMRecommender(cfg)
+    fit_transfer(model, data, on_batch=seen.append)
+    n_examples = len(_targets(data, data.interactions, max_history=cfg.max_history))
+    batch_size = min(cfg.finetune_batch_size, n_examples)
+    batches = math.ceil(n_examples / batch_size)
+    # A final batch of one example is skipped by the trainer (it cannot rank); none here.
+    assert n_examples % batch_size != 1
+    assert [(p.phase, p.epoch, p.batch) for p in seen] == [
+        ("finetune", e, b) for e in range(1, 4) for b in range(1, batches + 1)
+    ]
+    assert {(p.epochs, p.batches) for p in seen} == {(3, batches)}
+    fractions = [p.fraction for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert seen[0].fraction == pytest.approx(1 / (3 * batches))
+
+
+def test_train_progress_fraction():
+    from recommender.ml.training.trainer import TrainProgress
+
+    assert TrainProgress("pretrain", 1, 4, 5, 10).fraction == 0.125
+    assert TrainProgress("pretrain", 4, 4, 10, 10).fraction == 1.0
