@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.utils import timezone
 
 from recommender.models import ApiKey, MerchandisingRule
 
@@ -29,8 +30,12 @@ WEEKDAYS = [
 ]
 
 
+def _in_current_zone(label: str) -> str:
+    return f"{label} ({timezone.get_current_timezone_name()})"
+
+
 class LocalDateTimeField(forms.DateTimeField):
-    """A native ``datetime-local`` picker; values are in the site time zone (UTC)."""
+    """A native ``datetime-local`` picker; values are in the merchandisers' time zone (the active one)."""
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL)
 
@@ -47,7 +52,11 @@ class ApiKeyCreateForm(forms.Form):
         initial=[ApiKey.Scope.READ],
         error_messages={"required": "Choose at least one scope."},
     )
-    expires_at = LocalDateTimeField(required=False, label="Expires at (UTC)", help_text="Leave empty for no expiry.")
+    expires_at = LocalDateTimeField(required=False, label="Expires at", help_text="Leave empty for no expiry.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expires_at"].label = _in_current_zone("Expires at")
 
 
 class RuleForm(forms.Form):
@@ -65,9 +74,14 @@ class RuleForm(forms.Form):
         required=False,
         help_text="None selected = every scenario.",
     )
-    starts_at = LocalDateTimeField(required=False, label="Starts at (UTC)")
-    ends_at = LocalDateTimeField(required=False, label="Ends at (UTC)")
+    starts_at = LocalDateTimeField(required=False, label="Starts at")
+    ends_at = LocalDateTimeField(required=False, label="Ends at")
     is_enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["starts_at"].label = _in_current_zone("Starts at")
+        self.fields["ends_at"].label = _in_current_zone("Ends at")
 
     @classmethod
     def initial_from(cls, rule: MerchandisingRule) -> dict:
@@ -115,6 +129,19 @@ class RecommenderSettingsForm(forms.Form):
     auto_promote = forms.BooleanField(required=False, label="Auto-promote a new model when it beats the active one")
     exclude_purchased = forms.BooleanField(required=False, label="Exclude items the customer already bought")
     in_stock_only = forms.BooleanField(required=False, label="Recommend in-stock items only")
+    time_zone = forms.ChoiceField(
+        required=False, label="Time zone",
+        help_text="Rule windows, job times and key expiries are shown and entered in this zone.",
+    )
+
+    def clean_time_zone(self):
+        return self.cleaned_data.get("time_zone") or None  # not sent: leave it as it is
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from .timezones import time_zone_choices
+
+        self.fields["time_zone"].choices = time_zone_choices()
 
 
 class ScheduleForm(forms.Form):

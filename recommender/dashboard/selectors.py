@@ -570,3 +570,21 @@ def item_embedding_job(item_id: int) -> Job | None:
 
 def item_event_counts(item_id: int) -> dict[str, int]:
     return dict(Event.objects.filter(item_id=item_id).values_list("event_type").annotate(n=Count("id")).values_list("event_type", "n"))
+
+
+# --- rules ------------------------------------------------------------------------------------
+
+
+def rule_value_choices() -> dict[str, list[str]]:
+    """What a rule can target, for the rule form's pickers: jewelry types, colours and style tags."""
+
+    def compute() -> dict[str, list[str]]:
+        jewelry = Item.objects.filter(is_jewelry=True, is_active=True).order_by()
+        types = sorted(t for t in jewelry.values_list("product_type", flat=True).distinct() if t)
+        colours = sorted(c for c in jewelry.values_list("colour", flat=True).distinct() if c)
+        tags: set[str] = set()
+        for row in jewelry.values_list("style_tags", flat=True).distinct():
+            tags.update(t for t in row or [] if t)
+        return {"type": types, "colour": colours, "tag": sorted(tags)}
+
+    return dashboard_cached("rule_value_choices", compute, seconds=600, fingerprint=catalog_fingerprint)

@@ -38,11 +38,13 @@ urlpatterns = [
     path("preview/member-exclusive/", preview.scenario_member_exclusive, name="preview_member_exclusive"),
     path("preview/feed/", preview.scenario_feed, name="preview_feed"),
     path("preview/similar/", preview.scenario_similar, name="preview_similar"),
+    path("preview/search/", preview.scenario_search, name="preview_search"),
     path("preview/assistant/", preview.scenario_assistant, name="preview_assistant"),
     path("preview/image-search/", preview.scenario_image_search, name="preview_image_search"),
     # rules
     path("rules/", rules.rule_list, name="rules"),
     path("rules/new/", rules.rule_new, name="rule_new"),
+    path("rules/preview/", rules.rule_preview, name="rule_preview"),
     path("rules/<int:rule_id>/edit/", rules.rule_edit, name="rule_edit"),
     path("rules/<int:rule_id>/delete/", rules.rule_delete_view, name="rule_delete"),
     # search vocabulary

@@ -68,6 +68,8 @@ class RecommenderSettings(models.Model):
     auto_promote = models.BooleanField(default=False)
     exclude_purchased = models.BooleanField(default=True)
     in_stock_only = models.BooleanField(default=True)
+    # The merchandisers' time zone (IANA name): the dashboard shows and reads times in it.
+    time_zone = models.CharField(max_length=64, default="UTC")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

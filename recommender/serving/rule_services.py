@@ -14,6 +14,8 @@ from django.db import transaction
 
 from recommender.models import Item, MerchandisingRule
 
+from .rules import Rule, rule_from_row
+
 RULE_SCENARIOS = ("home", "cross_sell", "member_exclusive", "feed", "similar", "search", "assistant")
 RULE_FIELDS = (
     "name",
@@ -124,6 +126,11 @@ def rule_update(rule: MerchandisingRule, **fields: Any) -> MerchandisingRule:
             setattr(rule, name, value)
         rule.save()
     return rule
+
+
+def rule_draft(**fields: Any) -> Rule:
+    """Validate rule fields like ``rule_create`` and return the rule as serving applies it, unsaved."""
+    return rule_from_row(MerchandisingRule(**_clean(fields)))
 
 
 def rule_delete(rule: MerchandisingRule) -> None:

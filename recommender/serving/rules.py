@@ -1,6 +1,9 @@
 """Merchandising rules applied to a ranked list, the same way in every scenario."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -27,6 +30,7 @@ class Rule:
     scenarios: tuple[str, ...] = ()
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    rule_id: int | None = None  # the saved row; None for a draft
 
     def applies(self, scenario: str, now: datetime) -> bool:
         if self.scenarios and scenario not in self.scenarios:
@@ -38,19 +42,41 @@ def _enabled_rules() -> list[Rule]:
     # Every enabled rule, scheduled or not: the schedule is checked per request, so a cached
     # list still starts and ends rules on time.
     return [
-        Rule(r.action, r.target, r.value.strip().lower() if r.target != "item" else r.value.strip(), r.position,
-             r.weight, r.name, tuple(r.scenarios or ()), r.starts_at, r.ends_at)
-        for r in MerchandisingRule.objects.filter(is_enabled=True).order_by("id")
+        rule_from_row(r) for r in MerchandisingRule.objects.filter(is_enabled=True).order_by("id")
     ]
+
+
+def rule_from_row(r: MerchandisingRule) -> Rule:
+    """The serving form of a rule row (saved or not): values compared the way requests compare them."""
+    return Rule(r.action, r.target, r.value.strip().lower() if r.target != "item" else r.value.strip(), r.position,
+                r.weight, r.name, tuple(r.scenarios or ()), r.starts_at, r.ends_at, r.pk)
 
 
 _rules_snapshot: ProcessSnapshot[list[Rule]] = ProcessSnapshot(_enabled_rules)
 snapshot_on_change(_rules_snapshot, MerchandisingRule)
 
 
+# (draft rules, ids of saved rules they replace) for the rule form's preview, in this context only.
+_drafts: ContextVar[tuple[tuple[Rule, ...], frozenset[int]]] = ContextVar("jewelrec_rule_drafts", default=((), frozenset()))
+
+
+@contextmanager
+def rules_drafted(drafts: list[Rule], *, replacing: set[int] | frozenset[int] = frozenset()) -> Iterator[None]:
+    """Inside the block, this request's scenarios also apply these unsaved rules, and not the
+    saved rules they replace (a rule being edited): what the rule form previews. Nothing is
+    written and no other request sees them."""
+    token = _drafts.set((tuple(drafts), frozenset(replacing)))
+    try:
+        yield
+    finally:
+        _drafts.reset(token)
+
+
 def rules_active(scenario: str, now: datetime | None = None) -> list[Rule]:
     now = now or timezone.now()
-    return [rule for rule in _rules_snapshot.get() if rule.applies(scenario, now)]
+    drafts, replacing = _drafts.get()
+    saved = [rule for rule in _rules_snapshot.get() if rule.rule_id not in replacing]
+    return [rule for rule in (*saved, *drafts) if rule.applies(scenario, now)]
 
 
 def rule_mask(rule: Rule, catalog: ServingCatalog) -> np.ndarray:

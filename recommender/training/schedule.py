@@ -6,6 +6,7 @@ scheduler) picks up a change without a restart. Everything here is in UTC.
 from __future__ import annotations
 
 import math
+import zoneinfo
 from typing import Any
 
 from django.db import transaction
@@ -173,9 +174,14 @@ def recommender_settings_update(
     auto_promote: bool | None = None,
     exclude_purchased: bool | None = None,
     in_stock_only: bool | None = None,
+    time_zone: str | None = None,
 ) -> RecommenderSettings:
     """Update the given settings (``None`` = leave unchanged); nothing is saved if any value is invalid."""
     changes: dict[str, Any] = {}
+    if time_zone is not None:
+        if time_zone not in zoneinfo.available_timezones() and time_zone != "UTC":
+            raise SettingsInvalid("time_zone", f"Unknown time zone '{time_zone}'; use an IANA name such as Europe/Stockholm.")
+        changes["time_zone"] = time_zone
     if default_hyperparameters is not None:
         changes["default_hyperparameters"] = hyperparameters_validate(default_hyperparameters)
     for name, value in (("auto_promote", auto_promote), ("exclude_purchased", exclude_purchased), ("in_stock_only", in_stock_only)):

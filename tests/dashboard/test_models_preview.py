@@ -609,3 +609,32 @@ def test_models_list_says_what_serves_now(staff_client, settings, tmp_path):
     active = make_version("blend-live", active=True)
     html = staff_client.get(reverse("dashboard:models")).content.decode()
     assert f"Serving now: <a href=\"{reverse('dashboard:model_detail', args=[active.pk])}\">blend-live</a>" in html
+
+
+def test_preview_has_a_search_panel(preview):
+    page = preview.get(reverse("dashboard:preview")).content.decode()
+    assert 'data-panel="search"' in page and 'data-url="/preview/search/"' in page
+    empty = preview.get(reverse("dashboard:preview_search")).content.decode()
+    assert "Type what a shopper would search for" in empty
+    html = preview.get(reverse("dashboard:preview_search"), {"q": "gold ring"}).content.decode()
+    assert "Results for “gold ring”" in html and 'class="rec' in html
+
+
+def test_side_by_side_columns_mark_what_differs():
+    from django.template.loader import render_to_string
+
+    from recommender.dashboard.views.preview import Column, mark_differences
+    from recommender.serving.results import RecommendationResult, RecommendedItem
+
+    def result(ids):
+        return RecommendationResult("home", [RecommendedItem(i, i, "Ring", 1.0, "EUR", "", 1.0, "") for i in ids], "v", True, True)
+
+    a, b = Column("A", "v1", result(["x", "y", "z"])), Column("B", "v2", result(["y", "x", "q"]))
+    mark_differences([a, b])
+    html = render_to_string("dashboard/preview/_result.html", {"columns": [a, b], "scenario": "home"})
+    col_a, col_b = html.split('data-column="A"', 1)[1].split('data-column="B"', 1)
+    assert 'data-item-id="x" data-diff="up"' in col_a and 'data-item-id="z" data-diff="only"' in col_a
+    assert '<span class="diff-badge diff-only">only here</span>' in col_b and 'data-item-id="q" data-diff="only"' in col_b
+    single = Column("A", "v1", result(["x"]))
+    mark_differences([single])
+    assert single.marks == {}

@@ -121,3 +121,97 @@ def test_rule_list_query_count_is_bounded(staff_client, django_assert_max_num_qu
     with django_assert_max_num_queries(6):
         html = staff_client.get(reverse("dashboard:rules")).content.decode()
     assert html.count("/edit/\">Edit</a>") == 40
+
+
+# --- the rule form: pickers, a preview of the effect, the merchandisers' time zone -------------
+
+from tests.serving.conftest import shop, tiers  # noqa: E402,F401 - shared fixtures
+
+
+def _ids(html: str, column: str) -> list[str]:
+    import re
+
+    part = html.split(f'data-column="{column}"', 1)[1].split('data-column=', 1)[0]
+    return re.findall(r'data-item-id="([^"]+)"', part)
+
+
+def test_rule_preview_shows_the_effect_side_by_side_and_saves_nothing(staff_client, shop):
+    from recommender.serving.catalog import serving_catalog_invalidate
+
+    serving_catalog_invalidate()
+    response = staff_client.post(reverse("dashboard:rule_preview"), {
+        "name": "Hero cuff", "action": "pin", "target": "item", "value": "J005", "position": "1", "weight": "1",
+        "is_enabled": "on", "preview_scenario": "home",
+    })
+    html = response.content.decode()
+    assert response.status_code == 200
+    now, with_rule = _ids(html, "Now"), _ids(html, "With this rule")
+    assert with_rule[0] == "J005" and now[0] == "J001"  # popularity puts the hoops first today
+    assert set(now) == set(with_rule)  # the cuff was already in the top 12: it moves, nothing else changes
+    now_part, with_part = html.split('data-column="Now"', 1)[1].split('data-column="With this rule"', 1)
+    assert 'data-item-id="J005" data-diff="down"' in now_part
+    assert 'data-item-id="J005" data-diff="up"' in with_part
+    assert f'<span class="diff-badge diff-up">↑ {now.index("J005")}</span>' in with_part
+    assert MerchandisingRule.objects.count() == 0
+    # An exclusion removes the item: "only here" on the side that still has it.
+    html = staff_client.post(reverse("dashboard:rule_preview"), {
+        "name": "No hoops", "action": "exclude", "target": "type", "value": "earring", "weight": "1", "is_enabled": "on",
+    }).content.decode()
+    assert "J001" not in _ids(html, "With this rule") and "J001" in _ids(html, "Now")
+    assert 'data-item-id="J001" data-diff="only"' in html
+    assert MerchandisingRule.objects.count() == 0
+
+
+def test_rule_preview_of_an_edit_replaces_the_saved_rule_and_explains_scope(staff_client, shop):
+    saved = rule_create(name="Bury hoops", action="exclude", target="item", value="J001")
+    html = staff_client.post(reverse("dashboard:rule_preview"), {
+        "rule_id": saved.pk, "name": "Bury hoops", "action": "exclude", "target": "item", "value": "J003",
+        "weight": "1", "is_enabled": "on",
+    }).content.decode()
+    assert "J001" not in _ids(html, "Now")  # today the saved rule hides the hoops
+    assert "J001" in _ids(html, "With this rule") and "J003" not in _ids(html, "With this rule")
+    scoped = staff_client.post(reverse("dashboard:rule_preview"), {
+        "name": "Feed only", "action": "exclude", "target": "item", "value": "J003", "weight": "1",
+        "scenarios": ["feed"], "is_enabled": "on", "preview_scenario": "home",
+    }).content.decode()
+    assert "This rule does not apply to Home: both lists are the same." in scoped
+    bad = staff_client.post(reverse("dashboard:rule_preview"), {
+        "name": "Pin", "action": "pin", "target": "colour", "value": "Gold", "position": "1", "weight": "1",
+    })
+    assert bad.status_code == 200 and "Fix the form first -- A pin places one item" in bad.content.decode()
+
+
+def test_rule_form_offers_the_catalogs_types_colours_and_tags(staff_client, shop):
+    from recommender.models import Item
+
+    Item.objects.filter(external_id="J001").update(style_tags=["glittering", "womens"])
+    html = staff_client.get(reverse("dashboard:rule_new")).content.decode()
+    # The shop fixture writes rows directly, so its "Earrings" skipped the importers' normalisation.
+    assert ('<datalist id="values-type"><option value="Bracelet"><option value="Earring"><option value="Earrings">'
+            '<option value="Necklace"><option value="Ring"></datalist>') in html
+    assert '<option value="Silver">' in html.split('id="values-colour"')[1].split("</datalist>")[0]
+    assert html.split('id="values-tag">')[1].split("</datalist>")[0] == '<option value="glittering"><option value="womens">'
+    assert 'data-item-finder data-url="/preview/items/"' in html and "/static/js/rules.js" in html
+
+
+def test_times_are_shown_and_read_in_the_merchandisers_time_zone(staff_client, ring):
+    from recommender.models import RecommenderSettings
+    from recommender.training.schedule import SettingsInvalid, recommender_settings_update
+
+    response = staff_client.post(reverse("dashboard:settings"), {"rs-time_zone": "Europe/Stockholm"})
+    assert response.status_code == 302 and RecommenderSettings.load().time_zone == "Europe/Stockholm"
+    with pytest.raises(SettingsInvalid):
+        recommender_settings_update(time_zone="Mars/Olympus")
+
+    form = staff_client.get(reverse("dashboard:rule_new")).content.decode()
+    assert "Starts at (Europe/Stockholm)" in form and "(UTC)" not in form
+    staff_client.post(reverse("dashboard:rule_new"), {
+        "name": "Xmas", "action": "boost", "target": "type", "value": "Ring", "weight": "2",
+        "starts_at": "2026-12-24T10:00", "is_enabled": "on",
+    })
+    rule = MerchandisingRule.objects.get(name="Xmas")
+    assert rule.starts_at == datetime(2026, 12, 24, 9, 0, tzinfo=timezone.utc)  # 10:00 in Stockholm
+    listing = staff_client.get(reverse("dashboard:rules")).content.decode()
+    assert "Window (Europe/Stockholm)" in listing and "2026-12-24 10:00" in listing
+    edit = staff_client.get(reverse("dashboard:rule_edit", args=[rule.pk])).content.decode()
+    assert 'value="2026-12-24T10:00"' in edit

@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.db.models import Max, Min, Q
@@ -26,9 +26,10 @@ from recommender.serving.customers import customer_context
 from recommender.serving.errors import DomainError, NotEntitledError
 from recommender.serving.results import RecommendationResult
 from recommender.serving.rules import rules_active
-from recommender.serving.search import assistant_answer, search_image
+from recommender.serving.search import assistant_answer, search_image, search_text
 
 from ..access import staff_required
+from ..comparison import rank_marks
 from ..selectors import first_image_urls
 
 logger = logging.getLogger(__name__)
@@ -38,13 +39,14 @@ PICKER_RESULTS = 12
 DEFAULT_K = 8
 FEED_PAGE = 8
 # Scenarios whose ranking does not use the model version: one column is enough.
-VERSION_INDEPENDENT = {"similar", "image_search"}
+VERSION_INDEPENDENT = {"similar", "image_search", "search"}
 PANELS = [
     ("home", "Home", "Personalised jewelry for the homepage, optionally of one type."),
     ("cross_sell", "Cross-sell", "Complements for a cart: build one with the item picker."),
     ("member_exclusive", "Member exclusive", "Items reserved for the customer's tier and below."),
     ("feed", "Feed", "Endless diversified feed; “Load more” follows the cursor."),
     ("similar", "Similar items", "Items like a chosen one (photo + text + attribute vectors)."),
+    ("search", "Search", "What the storefront's text search answers (English or Chinese)."),
     ("assistant", "Assistant", "Ask in English or Chinese; answers come from catalog data."),
     ("image_search", "Visual search", "Upload a photo; items that look alike."),
 ]
@@ -59,6 +61,7 @@ class Column:
     error: DomainError | None = None
     ms: float = 0.0
     more_url: str = ""  # feed: the next page of this column
+    marks: dict = field(default_factory=dict)  # item id -> RankMark against the other column
 
     @property
     def version_label(self) -> str:
@@ -103,7 +106,17 @@ def _run(columns: list[Column], call) -> None:
         col.ms = (time.perf_counter() - started) * 1000
 
 
+def mark_differences(columns: list[Column]) -> None:
+    """Side by side, each column's items say whether the other column has them, and where."""
+    if len(columns) != 2 or not all(c.result for c in columns):
+        return
+    a, b = ([i.id for i in c.result.items] for c in columns)
+    columns[0].marks = rank_marks(a, b)
+    columns[1].marks = rank_marks(b, a)
+
+
 def _render(request: HttpRequest, scenario: str, columns: list[Column], **extra) -> HttpResponse:
+    mark_differences(columns)
     errors = [c.error for c in columns if c.error is not None]
     # One status for the fragment: the error's when every column failed the same way.
     status = errors[0].status_code if errors and len(errors) == len(columns) else 200
@@ -331,6 +344,17 @@ def scenario_similar(request: HttpRequest) -> HttpResponse:
     anchor = Item.objects.filter(external_id=item_id).only("id", "external_id", "title", "product_type").first()
     thumb = first_image_urls([anchor.pk]).get(anchor.pk, "") if anchor else ""
     return _render(request, "similar", columns, anchor=anchor, anchor_thumb=thumb)
+
+
+@staff_required
+@require_GET
+def scenario_search(request: HttpRequest) -> HttpResponse:
+    query = (request.GET.get("q") or "").strip()
+    if not query:
+        return _empty(request, "Type what a shopper would search for, e.g. “gold hoops” or “银色项链”.")
+    columns = _columns(request, "search")
+    _run(columns, lambda v: search_text(query, _request(request, v)))
+    return _render(request, "search", columns, query=query)
 
 
 @staff_required

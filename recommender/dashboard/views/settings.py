@@ -17,6 +17,7 @@ from recommender.training.schedule import (
 
 from ..access import staff_required
 from ..forms import RecommenderSettingsForm, ScheduleForm
+from ..timezones import merchandiser_time_zone_forget
 
 
 def _settings_initial() -> dict:
@@ -26,6 +27,7 @@ def _settings_initial() -> dict:
         "auto_promote": row.auto_promote,
         "exclude_purchased": row.exclude_purchased,
         "in_stock_only": row.in_stock_only,
+        "time_zone": row.time_zone,
     }
 
 
@@ -56,6 +58,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         except SettingsInvalid as exc:
             form.add_error(exc.field, exc.message)
         else:
+            merchandiser_time_zone_forget()
             messages.success(request, "Recommender settings saved.")
             return redirect("dashboard:settings")
     return _page(request, settings_form=form, status=400)
