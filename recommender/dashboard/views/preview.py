@@ -93,7 +93,7 @@ class PreviewFailure(DomainError):
     code = "server_error"
 
 
-def _run(columns: list[Column], call) -> None:
+def run_columns(columns: list[Column], call) -> None:
     for col in columns:
         started = time.perf_counter()
         try:
@@ -270,7 +270,7 @@ def _columns(request: HttpRequest, scenario: str) -> list[Column]:
 @require_GET
 def scenario_home(request: HttpRequest) -> HttpResponse:
     columns = _columns(request, "home")
-    _run(columns, lambda v: scenarios.recommend_home(_request(request, v)))
+    run_columns(columns, lambda v: scenarios.recommend_home(_request(request, v)))
     return _render(request, "home", columns)
 
 
@@ -281,7 +281,7 @@ def scenario_cross_sell(request: HttpRequest) -> HttpResponse:
     if not items:
         return _empty(request, "The cart is empty: add items with the item picker above to see complements.")
     columns = _columns(request, "cross_sell")
-    _run(columns, lambda v: scenarios.recommend_cross_sell(_request(request, v), items))
+    run_columns(columns, lambda v: scenarios.recommend_cross_sell(_request(request, v), items))
     return _render(request, "cross_sell", columns, cart=items)
 
 
@@ -291,7 +291,7 @@ def scenario_member_exclusive(request: HttpRequest) -> HttpResponse:
     if not (request.GET.get("customer") or "").strip():
         return _empty(request, "Member exclusives depend on the customer's tier: choose a customer first.")
     columns = _columns(request, "member_exclusive")
-    _run(columns, lambda v: scenarios.recommend_member_exclusive(_request(request, v)))
+    run_columns(columns, lambda v: scenarios.recommend_member_exclusive(_request(request, v)))
     notice = None
     if all(isinstance(c.error, NotEntitledError) for c in columns):
         # Not a failure of the preview: this shopper simply has no tier. Say so, and show what
@@ -302,7 +302,7 @@ def scenario_member_exclusive(request: HttpRequest) -> HttpResponse:
                       f"items. Below: what a {tier.name} member with the same history would see.")
             for col in columns:
                 col.error = None
-            _run(columns, lambda v: scenarios.recommend_member_exclusive(_request(request, v),
+            run_columns(columns, lambda v: scenarios.recommend_member_exclusive(_request(request, v),
                                                                          as_tier=(tier.rank, tier.code)))
         else:
             notice = "This customer has no membership tier, and no member tiers exist yet."
@@ -321,7 +321,7 @@ def scenario_feed(request: HttpRequest) -> HttpResponse:
         # "Load more" continues one column: the one whose cursor this is.
         wanted = (request.GET.get("column") or "A").upper()
         columns = [c for c in columns if c.label == wanted] or columns[:1]
-    _run(columns, lambda v: scenarios.feed_page(_request(request, v), _k(request, FEED_PAGE), cursor))
+    run_columns(columns, lambda v: scenarios.feed_page(_request(request, v), _k(request, FEED_PAGE), cursor))
     base = request.GET.copy()
     for col in columns:
         next_cursor = col.result.extras.get("next_cursor") if col.result else None
@@ -340,7 +340,7 @@ def scenario_similar(request: HttpRequest) -> HttpResponse:
         return _empty(request, "Choose an item with “Similar” in the item picker above.")
     columns = _columns(request, "similar")
     same_type = request.GET.get("same_type") in ("1", "on", "true")
-    _run(columns, lambda v: scenarios.recommend_similar(item_id, _request(request, v), same_type=same_type))
+    run_columns(columns, lambda v: scenarios.recommend_similar(item_id, _request(request, v), same_type=same_type))
     anchor = Item.objects.filter(external_id=item_id).only("id", "external_id", "title", "product_type").first()
     thumb = first_image_urls([anchor.pk]).get(anchor.pk, "") if anchor else ""
     return _render(request, "similar", columns, anchor=anchor, anchor_thumb=thumb)
@@ -353,7 +353,7 @@ def scenario_search(request: HttpRequest) -> HttpResponse:
     if not query:
         return _empty(request, "Type what a shopper would search for, e.g. “gold hoops” or “银色项链”.")
     columns = _columns(request, "search")
-    _run(columns, lambda v: search_text(query, _request(request, v)))
+    run_columns(columns, lambda v: search_text(query, _request(request, v)))
     return _render(request, "search", columns, query=query)
 
 
@@ -363,7 +363,7 @@ def scenario_assistant(request: HttpRequest) -> HttpResponse:
     message = (request.POST.get("message") or "").strip()
     item_id = (request.POST.get("item_id") or "").strip() or None
     columns = _columns(request, "assistant")
-    _run(columns, lambda v: assistant_answer(message, _request(request, v, k=min(max(_k(request), 1), 5)), item_id=item_id))
+    run_columns(columns, lambda v: assistant_answer(message, _request(request, v, k=min(max(_k(request), 1), 5)), item_id=item_id))
     return _render(request, "assistant", columns, message=message)
 
 
@@ -375,6 +375,6 @@ def scenario_image_search(request: HttpRequest) -> HttpResponse:
         return render(request, "dashboard/preview/_empty.html", {"message": "Choose a photo to search with.", "error": True},
                       status=400)
     columns = _columns(request, "image_search")
-    _run(columns, lambda v: search_image(upload, _request(request, v)))
+    run_columns(columns, lambda v: search_image(upload, _request(request, v)))
     return _render(request, "image_search", columns)
 

@@ -19,7 +19,7 @@ from recommender.serving.rules import rules_drafted
 from .. import selectors
 from ..access import staff_required
 from ..forms import RULE_SCENARIOS, RuleForm
-from .preview import Column, _run, mark_differences
+from .preview import Column, mark_differences, run_columns
 
 PREVIEW_K = 12
 PREVIEW_SCENARIOS = {"home": "Home", "feed": "Feed (first page)"}
@@ -112,9 +112,9 @@ def rule_preview(request: HttpRequest) -> HttpResponse:
         return scenarios.recommend_home(req)
 
     before, after = Column("Now", ""), Column("With this rule", "")
-    _run([before], answer)  # what shoppers get now, the saved version of an edited rule included
+    run_columns([before], answer)  # what shoppers get now, the saved version of an edited rule included
     with rules_drafted([draft], replacing=replacing):
-        _run([after], answer)
+        run_columns([after], answer)
     columns = [before, after]
     mark_differences(columns)
     return render(request, "dashboard/rules/_preview.html",
