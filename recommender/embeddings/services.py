@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
-from recommender.jobs.services import JobReporter, job_create, job_enqueue
+from recommender.jobs.services import JobReporter, ProgressStep, job_create, job_enqueue
 from recommender.models import EncoderOutput, Event, Item, ItemImage, ItemVector, Job
 
 from . import encoders
@@ -275,7 +275,7 @@ def _fit_fusion(say):
     attrs = AttributeEncoder().fit([_attr_values(v) for v in values])
     attr_vecs = attrs.transform([_attr_values(v) for v in values])
     labels = [v["product_type"].lower().rstrip("s") for v in values]
-    say(0.82, f"Fitting the fusion on {len(values)} jewelry items", log=True)
+    say(0.82, f"Fitting the fusion on {len(values)} jewelry items", log=True, steps=[])
     # 40 epochs reach a flat loss on the sample catalog; more only costs minutes on 2 cores.
     fusion = FusionModel().fit(image_vecs, text_vecs, attr_vecs, labels=labels, epochs=40, seed=0)
     version = _fusion_save(fusion, attrs)
@@ -341,7 +341,8 @@ def embed_items(item_pks: list[int], *, reporter: JobReporter | None = None, for
         values = list(Item.objects.filter(id__in=batch).order_by("id").values(*ITEM_FIELDS))
         _encode_batch(values, _photos_for(batch), force, summary, failures)
         say(0.8 * min(1.0, (start + len(batch)) / max(1, len(item_pks))),
-            f"Encoded {start + len(batch)}/{len(item_pks)} items")
+            f"Encoded {start + len(batch)}/{len(item_pks)} items",
+            steps=[ProgressStep("item encoded", start + len(batch), len(item_pks))])
     # Phase 2: the fusion.
     current = None if refit_fusion else fusion_current()
     if current is None:
@@ -355,7 +356,8 @@ def embed_items(item_pks: list[int], *, reporter: JobReporter | None = None, for
         values = list(Item.objects.filter(id__in=batch).order_by("id").values(*ITEM_FIELDS))
         _write_vectors(values, _photos_for(batch), fusion, attrs, failures, force, summary)
         say(0.85 + 0.15 * min(1.0, (start + len(batch)) / max(1, len(item_pks))),
-            f"Fused {start + len(batch)}/{len(item_pks)} vectors")
+            f"Fused {start + len(batch)}/{len(item_pks)} vectors",
+            steps=[ProgressStep("vector", start + len(batch), len(item_pks))])
     return summary
 
 
