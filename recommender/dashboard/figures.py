@@ -81,15 +81,17 @@ def events_over_time_figure(days: list[str], series: dict[str, list[int]], *, la
         return None
     labels = labels or {}
     colours = colours or {}
+    # Series without a colour of their own take the palette's next colour no other series uses.
+    spare = iter([c for c in COLOURS if c not in colours.values()] * 2)
     data = []
-    for i, (key, counts) in enumerate(series.items()):
+    for key, counts in series.items():
         data.append(
             {
                 "type": "bar",
                 "name": labels.get(key, key),
                 "x": days,
                 "y": counts,
-                "marker": {"color": colours.get(key, COLOURS[i % len(COLOURS)])},
+                "marker": {"color": colours.get(key) or next(spare)},
                 "hovertemplate": "%{y:,}<extra>" + labels.get(key, key) + "</extra>",
             }
         )
@@ -101,6 +103,11 @@ def events_over_time_figure(days: list[str], series: dict[str, list[int]], *, la
 
 def events_by_type_figure(days: list[str], series: dict[str, list[int]]) -> dict | None:
     return events_over_time_figure(days, series, labels=EVENT_LABELS, colours=EVENT_COLOURS)
+
+
+def events_by_category_figure(days: list[str], series: dict[str, list[int]]) -> dict | None:
+    """Jewelry, the target domain, always in the brand gold; the rest greys last."""
+    return events_over_time_figure(days, series, colours={"Jewelry": COLOURS[0], "Other": "#94a3b8"})
 
 
 def top_items_figure(items: list[dict[str, Any]], *, metric_label: str = "purchases") -> dict | None:

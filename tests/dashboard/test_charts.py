@@ -340,3 +340,10 @@ def test_every_axis_grows_its_margin_instead_of_being_clipped():
                 figures.coverage_figure({"active_jewelry": 2, "purchased": 1}),
                 figures.item_map_figure([{"id": 1, "external_id": "a", "title": "A", "product_type": "Ring", "x": 0, "y": 0}], [0.5, 0.2])):
         assert all(fig["layout"][k]["automargin"] for k in fig["layout"] if k.startswith(("xaxis", "yaxis")))
+
+
+def test_jewelry_keeps_the_brand_colour_and_no_two_groups_share_one():
+    fig = figures.events_by_category_figure(["2020-09-16"], {"Garment Upper body": [9], "Jewelry": [2], "Other": [1], "Shoes": [3]})
+    colours = {t["name"]: t["marker"]["color"] for t in fig["data"]}
+    assert colours["Jewelry"] == figures.COLOURS[0] and colours["Other"] == "#94a3b8"
+    assert len(set(colours.values())) == 4

@@ -38,7 +38,7 @@ def _events_by_category(request: HttpRequest) -> dict[str, Any]:
     data = selectors.dashboard_cached(
         f"events_cat:{key}", lambda: selectors.events_daily_by_category(key), fingerprint=selectors.events_fingerprint
     )
-    return {"figure": figures.events_over_time_figure(data["days"], data["series"]), "period": data["period"],
+    return {"figure": figures.events_by_category_figure(data["days"], data["series"]), "period": data["period"],
             "empty_message": NO_EVENTS}
 
 
