@@ -157,3 +157,35 @@ def test_import_sample_command_reports_and_fails_clearly_on_a_missing_path(tmp_p
                  "--no-progress", skip_checks=True)
     out = capsys.readouterr().out
     assert "items: 30 created" in out and "total:" in out
+
+
+def test_the_storefront_api_and_the_dashboard_show_the_same_prices(hm_dir, django_user_model):
+    """The stored price is the one number: the API returns it, the catalog page prints it to the cent."""
+    from django.test import Client
+    from rest_framework.test import APIClient
+
+    from recommender.serving.api_keys import api_key_create
+    from recommender.serving.catalog import serving_catalog_invalidate
+
+    import_hm_sample(hm_dir, limit_articles=3000, limit_transactions=4000)
+    serving_catalog_invalidate()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_key_create(name='shop', scopes=['read']).secret}")
+    body = api.get("/api/v1/recommendations/home", {"k": 10}).json()
+    assert len(body["items"]) == 10
+    staff = Client()
+    staff.force_login(django_user_model.objects.create_user(username="m", password="x", is_staff=True))
+    priced = 0
+    for shown in body["items"]:
+        item = Item.objects.get(external_id=shown["id"])
+        page = staff.get("/catalog/", {"q": item.external_id}).content.decode()
+        assert shown["currency"] == "EUR"
+        if item.price is None:  # nobody bought the product that week
+            assert shown["price"] is None and ">no price</span>" in page
+            continue
+        priced += 1
+        assert shown["price"] == float(item.price)
+        assert item.price == item.price.quantize(Decimal("0.01"))  # to the cent, like 4.99
+        assert f'<td class="num">{item.price:.2f} EUR</td>' in page
+    assert priced >= 3
+    serving_catalog_invalidate()
