@@ -165,3 +165,28 @@ def test_uploaded_item_photo_appears_in_similar_items_within_a_minute(logged_in_
         similar = re.findall(r'data-item-id="([^"]+)"', html)
     assert "0999999001" in similar, similar
     assert elapsed < 60, elapsed
+
+
+def test_rule_form_previews_the_effect_with_an_item_picker_before_saving(logged_in_page):
+    page = logged_in_page
+    _seed_demo_data()
+    page.goto("/rules/new/")
+    page.get_by_label("Name").fill("Hero necklace")
+    page.locator("[name=action]").select_option("pin")
+    page.locator("[name=target]").select_option("item")
+    assert page.locator("[data-item-finder]").is_visible()
+    page.locator("#item-finder-q").fill("Necklace 5")
+    page.locator('[data-use-item="0300000005"]').click()
+    assert page.locator("[name=value]").input_value() == "0300000005"
+    page.locator("[name=position]").fill("1")
+    page.get_by_role("button", name="Preview effect").click()
+    page.wait_for_selector('[data-rule-preview-body] [data-column="With this rule"] li.rec')
+    with_rule = page.locator('[data-rule-preview-body] [data-column="With this rule"] li.rec').evaluate_all(
+        "els => els.map(e => e.getAttribute('data-item-id'))")
+    assert with_rule[0] == "0300000005"
+    assert page.locator('[data-rule-preview-body] .diff-badge').count() > 0
+    assert not MerchandisingRule.objects.exists()  # a preview saves nothing
+    # The value picker follows the target: types offer the catalog's types.
+    page.locator("[name=target]").select_option("type")
+    assert page.locator("[name=value]").get_attribute("list") == "values-type"
+    assert not page.locator("[data-item-finder]").is_visible()
