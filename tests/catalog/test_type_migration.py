@@ -10,7 +10,7 @@ from recommender.models import Item
 
 pytestmark = pytest.mark.django_db
 
-migration = importlib.import_module("recommender.migrations.0004_product_type_canonical_spelling")
+migration = importlib.import_module("recommender.migrations.0005_product_type_canonical_spelling")
 
 
 def test_existing_rows_get_the_canonical_type_and_a_rerun_changes_nothing():

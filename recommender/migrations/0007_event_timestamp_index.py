@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recommender', '0005_event_daily_counts'),
+        ('recommender', '0006_event_daily_counts'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recommender', '0006_event_timestamp_index'),
+        ('recommender', '0007_event_timestamp_index'),
     ]
 
     operations = [

@@ -28,5 +28,5 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("recommender", "0003_updated_at_indexes")]
+    dependencies = [("recommender", "0004_search_synonym")]
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recommender', '0004_product_type_canonical_spelling'),
+        ('recommender', '0005_product_type_canonical_spelling'),
     ]
 
     operations = [

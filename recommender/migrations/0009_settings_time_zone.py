@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recommender', '0007_job_progress_steps_and_eta'),
+        ('recommender', '0008_job_progress_steps_and_eta'),
     ]
 
     operations = [
