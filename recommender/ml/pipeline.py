@@ -219,7 +219,9 @@ def run_pipeline(
     if served is None:  # cross-sell not requested: serve the last transfer model trained
         served = models[TRANSFER]
     served_note = (
-        "served model = the evaluated cross-sell transfer model (trained without the test and validation customers)"
+        "served: the blend (statistics on every interaction, weights by k-fold over every customer; channel "
+        "popularity for a shape the gate did not pass); its transfer feature = the evaluated cross-sell xDeepFM "
+        "(trained without the test and validation customers)"
     )
     if refit_for_serving:
         t = time.perf_counter()
@@ -231,7 +233,8 @@ def run_pipeline(
         fit_transfer(served, data, data.interactions)
         losses["serving/refit"] = served.history
         timings["serving/refit"] = time.perf_counter() - t
-        served_note = f"served model = refit on all interactions with {epochs} fine-tune epochs (not itself evaluated)"
+        served_note = (f"served: the blend; its transfer feature = the xDeepFM refit on all interactions with {epochs} "
+                       "fine-tune epochs (not itself evaluated)")
     # 3. the served blend: statistics on everything, weights by k-fold over every customer
     t = time.perf_counter()
     report_progress(0.86, "building the served blend on all interactions")
