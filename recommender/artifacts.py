@@ -24,3 +24,13 @@ def heuristic_root() -> Path:
 
 def model_version_root() -> Path:
     return artifact_root() / "models"
+
+
+def fusion_root() -> Path:
+    """Fitted fusion models (photo + text + attributes -> 512-d), and the pointer to the current one."""
+    return artifact_root() / "fusion"
+
+
+def image_adapter_root() -> Path:
+    """Trained jewelry image adapters, and the pointer to the current one."""
+    return artifact_root() / "image-adapter"

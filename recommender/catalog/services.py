@@ -19,6 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from recommender.embeddings.services import item_embedding_start
+from recommender.ml.data import JEWELRY_TYPE_SPELLINGS, JEWELRY_TYPES
 from recommender.models import Customer, Event, Item, ItemImage, MembershipTier
 
 from .images import ImageRejected, ValidatedImage, image_validate
@@ -44,15 +45,6 @@ __all__ = [
     "tiers_ensure",
 ]
 
-# The one spelling of each jewelry type: the sample writes both "Earring" (1,159 articles) and
-# "Earrings" (11); filters, charts and search must see one type.
-CANONICAL_TYPES = {
-    "earring": "Earring", "earrings": "Earring",
-    "necklace": "Necklace", "necklaces": "Necklace",
-    "ring": "Ring", "rings": "Ring",
-    "bracelet": "Bracelet", "bracelets": "Bracelet",
-}
-JEWELRY_TYPES = frozenset(CANONICAL_TYPES)
 
 # (code, name, rank). Rank orders access: an exclusive item is visible from its tier's rank up.
 DEFAULT_TIERS: tuple[tuple[str, str, int], ...] = (
@@ -99,7 +91,7 @@ def product_type_normalise(product_type: str) -> str:
     because a plural is not always a variant there ("Trousers", "Shorts").
     """
     text = (product_type or "").strip()
-    return CANONICAL_TYPES.get(text.lower(), text)
+    return JEWELRY_TYPE_SPELLINGS.get(text.lower(), text)
 
 
 # --- membership tiers -------------------------------------------------------------------

@@ -22,6 +22,7 @@ from django.db.models.functions import Cast, Substr, TruncHour
 
 from recommender.events.rollup import JEWELRY_GROUP, event_daily_counts_refresh
 from recommender.models import ApiRequestLog, Event, EventDailyCount, Item, ItemImage, ItemVector, Job, ModelVersion
+from recommender.serving.catalog import catalog_fingerprint as serving_catalog_fingerprint
 
 CACHE_SECONDS = 120
 MAX_CACHE_SECONDS = 24 * 3600
@@ -61,7 +62,8 @@ def events_fingerprint() -> tuple:
 
 
 def catalog_fingerprint() -> tuple:
-    return (*events_fingerprint(), *vectors_fingerprint(), Item.objects.filter(is_jewelry=True, is_active=True).count())
+    """The catalog's own fingerprint (items, vectors, photos: ``serving.catalog``) and the events'."""
+    return (*events_fingerprint(), *serving_catalog_fingerprint())
 
 
 def vectors_fingerprint() -> tuple:

@@ -1,24 +1,20 @@
 """Training the jewelry image adapter as a job, and publishing it to visual search."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
 
+from recommender.artifacts import image_adapter_root
 from recommender.jobs.services import JobReporter, ProgressStep, job_create, job_enqueue
+from recommender.ml.common.artifacts import pointer_read, pointer_write
 from recommender.models import Job
 
 
-def _adapter_root() -> Path:
-    return Path(settings.JEWELREC_ARTIFACT_DIR) / "image-adapter"
-
-
 def image_adapter_current_info() -> dict | None:
-    pointer = _adapter_root() / "CURRENT.json"
-    return json.loads(pointer.read_text()) if pointer.exists() else None
+    return pointer_read(image_adapter_root())
 
 
 def image_adapter_start(*, user=None) -> Job:
@@ -38,7 +34,7 @@ def image_adapter_train(say) -> dict:
     data_dir = Path(settings.JEWELREC_DATA_DIR)
     if not (data_dir / "jewelry-photos" / "labels.csv").exists():
         raise FileNotFoundError(f"Labelled jewelry photos not found under {data_dir / 'jewelry-photos'}.")
-    root = _adapter_root()
+    root = image_adapter_root()
     tmp = root / "incoming"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -56,10 +52,7 @@ def image_adapter_train(say) -> dict:
     folder = root / result["adapter_version"].replace("@", "-")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
-    pointer = root / "CURRENT.json.tmp"
-    pointer.write_text(json.dumps({"folder": folder.name, "version": result["adapter_version"],
-                                   "evaluation": result}))
-    pointer.replace(root / "CURRENT.json")
+    pointer_write(root, {"folder": folder.name, "version": result["adapter_version"], "evaluation": result})
     result["message"] = (
         f"Adapter {result['adapter_version']}: visual-search top-1 type accuracy "
         f"{result['visual_search_top1_before']:.1%} raw -> {result['visual_search_top1_after_type_aware']:.1%} adapted"

@@ -9,7 +9,6 @@ while the item keeps its last good vector and the batch goes on.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,7 +19,9 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 
+from recommender.artifacts import fusion_root
 from recommender.jobs.services import JobReporter, ProgressStep, job_create, job_enqueue
+from recommender.ml.common.artifacts import pointer_read, pointer_write
 from recommender.models import EncoderOutput, Event, Item, ItemImage, ItemVector, Job
 
 from . import encoders
@@ -132,20 +133,15 @@ def items_embedding_start(items: list[Item], *, user=None) -> Job:
 # --- fusion artifact ----------------------------------------------------------------------------
 
 
-def _fusion_dir() -> Path:
-    return Path(settings.JEWELREC_ARTIFACT_DIR) / "fusion"
-
-
 def fusion_current():
     """(FusionModel, AttributeEncoder) of the current fusion, or None before the first fit."""
     from recommender.ml.encoders.attributes import AttributeEncoder
     from recommender.ml.encoders.fusion import FusionModel
 
-    pointer = _fusion_dir() / "CURRENT.json"
-    if not pointer.exists():
+    info = pointer_read(fusion_root())
+    if info is None:
         return None
-    info = json.loads(pointer.read_text())
-    folder = _fusion_dir() / info["folder"]
+    folder = fusion_root() / info["folder"]
     fusion = FusionModel.load(folder)
     attrs = AttributeEncoder.from_json((folder / "attributes.json").read_text())
     return fusion, attrs
@@ -153,18 +149,16 @@ def fusion_current():
 
 def _fusion_save(fusion, attrs) -> str:
     version = fusion.version
-    folder = _fusion_dir() / version.replace("@", "-")
+    folder = fusion_root() / version.replace("@", "-")
     fusion.save(folder)
     (folder / "attributes.json").write_text(attrs.to_json())
-    tmp = _fusion_dir() / "CURRENT.json.tmp"
-    tmp.write_text(json.dumps({"folder": folder.name, "version": version}))
-    tmp.replace(_fusion_dir() / "CURRENT.json")
+    pointer_write(fusion_root(), {"folder": folder.name, "version": version})
     return version
 
 
 def fusion_version_current() -> str:
-    pointer = _fusion_dir() / "CURRENT.json"
-    return json.loads(pointer.read_text())["version"] if pointer.exists() else ""
+    info = pointer_read(fusion_root())
+    return info["version"] if info else ""
 
 
 # --- the work ---------------------------------------------------------------------------------

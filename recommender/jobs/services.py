@@ -40,10 +40,6 @@ class JobCancelled(Exception):
     """Raised inside a job when a merchandiser asked to cancel it."""
 
 
-class JobAlreadyRunning(Exception):
-    """Raised when a job of a kind that must run alone is started twice."""
-
-
 def job_create(*, kind: str, params: dict[str, Any] | None = None, user=None, message: str = "Queued") -> Job:
     return Job.objects.create(kind=kind, params=params or {}, created_by=user, message=message)
 

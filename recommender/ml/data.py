@@ -30,7 +30,15 @@ EVENT_WEIGHTS: dict[str, float] = {"view": 0.25, "favorite": 0.5, "add_to_cart":
 # 2 (online), the same codes.
 CHANNELS: tuple[str, ...] = ("", "store", "online")
 CHANNEL_CODES: dict[str, int] = {name: code for code, name in enumerate(CHANNELS) if name}
-JEWELRY_PRODUCT_TYPES = frozenset({"Earring", "Earrings", "Necklace", "Ring", "Bracelet"})
+# The one spelling of each jewelry type, by any spelling seen (lower case): the sample writes
+# both "Earring" (1,159 articles) and "Earrings" (11); filters, charts and search see one type.
+JEWELRY_TYPE_SPELLINGS: dict[str, str] = {
+    "earring": "Earring", "earrings": "Earring",
+    "necklace": "Necklace", "necklaces": "Necklace",
+    "ring": "Ring", "rings": "Ring",
+    "bracelet": "Bracelet", "bracelets": "Bracelet",
+}
+JEWELRY_TYPES = frozenset(JEWELRY_TYPE_SPELLINGS)  # lower case, every spelling
 
 # Attributes every ranker may use. Shared vocabularies across categories are what lets
 # a colour or a section learnt on garments carry over to jewelry.
@@ -353,7 +361,7 @@ def load_hm_interactions(
     tx = pd.read_parquet(tx_path, columns=["t_dat", "customer_id", "article_id", "price", "sales_channel_id"])
     if max_rows is not None:
         tx = tx.iloc[:max_rows]
-    articles["is_target"] = articles["product_type_name"].isin(JEWELRY_PRODUCT_TYPES)
+    articles["is_target"] = articles["product_type_name"].str.strip().str.lower().isin(JEWELRY_TYPES)
     if restrict_to_bought:
         keep = articles["is_target"] | articles["article_id"].isin(set(tx["article_id"].unique()))
         articles = articles[keep]

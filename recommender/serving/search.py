@@ -10,18 +10,17 @@ only: retrieval and templates, no generated facts.
 """
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-
 import numpy as np
 from django.conf import settings
 
+from recommender.artifacts import image_adapter_root
 from recommender.embeddings import encoders
 from recommender.embeddings.services import text_digest, item_text
+from recommender.ml.common.artifacts import pointer_read
 from recommender.ml.search.fusion import reciprocal_rank_fusion
 from recommender.ml.search.lexical import BM25Index, tokenize
 from recommender.ml.search.query import ParsedQuery, parse_query
@@ -76,15 +75,14 @@ def _text_matrix(catalog: ServingCatalog) -> tuple[np.ndarray, np.ndarray]:
 
 def _adapter():
     """The current jewelry image adapter, or None before one was trained."""
-    pointer = Path(settings.JEWELREC_ARTIFACT_DIR) / "image-adapter" / "CURRENT.json"
-    if not pointer.exists():
+    info = pointer_read(image_adapter_root())
+    if info is None:
         return None
-    info = json.loads(pointer.read_text())
 
     def build():
         from recommender.ml.encoders.adaptation import ImageAdapter
 
-        return ImageAdapter.load(pointer.parent / info["folder"])
+        return ImageAdapter.load(image_adapter_root() / info["folder"])
 
     return _cached("adapter", (info["folder"],), build)
 
