@@ -55,6 +55,10 @@ OnProgress = Callable[[float, str], None]
 # on_batch(fraction, message, steps) after every training batch; steps lists (unit, done, total)
 # from the outermost level in, e.g. [("model", 1, 6), ("epoch", 3, 10), ("batch", 120, 400)].
 OnBatchProgress = Callable[[float, str, list], None]
+# on_epoch(record) after every training epoch, a typed record: {"protocol", "model", "phase",
+# "epoch", "loss", "fraction" (of the whole run), "metrics" (validation)}; given, it replaces
+# the epoch's progress message (the run row's epoch log needs no message parsed).
+OnEpochRecord = Callable[[dict], None]
 # Planned share of one transfer model's training spent pretraining (the rest fine-tunes).
 PRETRAIN_SHARE = 0.8
 TRANSFER = "xdeepfm_transfer"
@@ -102,6 +106,7 @@ def run_pipeline(
     n_seeds: int = 10,
     folds: int = 5,
     on_batch: OnBatchProgress | None = None,
+    on_epoch: OnEpochRecord | None = None,
 ) -> PipelineResult:
     """Seeded evaluation + gate, transfer model + ablations, the served blend (see module doc)."""
     config = config or TrainConfig()
@@ -174,12 +179,16 @@ def run_pipeline(
             def model_fraction(phase: str, within: float, _share=pretrain_share) -> float:
                 return _share * within if phase == "pretrain" else _share + (1 - _share) * within
 
-            def on_epoch(phase: str, epoch: int, loss: float, metrics: dict, _n=name, _p=protocol, _s=step,
-                         _cfg=cfg) -> None:
+            def epoch_done(phase: str, epoch: int, loss: float, metrics: dict, _n=name, _p=protocol, _s=step,
+                           _cfg=cfg) -> None:
                 extra = " ".join(f"{k}={v:.4f}" for k, v in metrics.items())
                 planned = _cfg.epochs_pretrain if phase == "pretrain" else _cfg.epochs_finetune
                 done = (_s + model_fraction(phase, min(1.0, epoch / max(1, planned)))) / n_steps
-                progress(done, f"{_p}: {_n} {phase} epoch {epoch} loss {loss:.4f} {extra}".strip())
+                if on_epoch is not None:  # a typed record for the caller's epoch log
+                    on_epoch({"protocol": _p, "model": _n, "phase": phase, "epoch": epoch, "loss": loss,
+                              "fraction": in_stage(done), "metrics": dict(metrics)})
+                else:
+                    progress(done, f"{_p}: {_n} {phase} epoch {epoch} loss {loss:.4f} {extra}".strip())
 
             def batch_done(tp: TrainProgress, _n=name, _p=protocol, _s=step) -> None:
                 fraction = (_s + model_fraction(tp.phase, tp.fraction)) / n_steps
@@ -188,7 +197,7 @@ def run_pipeline(
 
             per_batch = batch_done if on_batch is not None else None
             model = XDeepFMRecommender(cfg, use_item_vector=use_vec, name=name)
-            fit_transfer(model, data, val.train, on_epoch=on_epoch, validation=val, history_domain=history_domain,
+            fit_transfer(model, data, val.train, on_epoch=epoch_done, validation=val, history_domain=history_domain,
                          on_batch=per_batch)
             models[name] = model
             losses[f"{protocol}/{name}"] = model.history

@@ -120,17 +120,22 @@ def training_job_run(job: Job, reporter: JobReporter) -> dict[str, Any]:
             # Where the work is, after every batch (the reporter writes at most twice a second).
             reporter(0.05 + 0.9 * fraction, message, steps=[ProgressStep(*s) for s in steps])
 
+        def on_epoch(record: dict) -> None:
+            metrics = " ".join(f"{k}={v:.4f}" for k, v in record["metrics"].items())
+            message = (f"{record['protocol']}: {record['model']} {record['phase']} epoch {record['epoch']} "
+                       f"loss {record['loss']:.4f} {metrics}").strip()
+            epochs.append({"at": round(time.monotonic() - started, 1), "message": message})
+            version.epoch_losses = epochs
+            ModelVersion.objects.filter(pk=version.pk).update(epoch_losses=epochs)
+            # the batch steps stay as they are: the next epoch continues the same model
+            reporter(0.05 + 0.9 * record["fraction"], message, log=True, steps=None)
+
         def on_progress(fraction: float, message: str) -> None:
-            if " epoch " in message:
-                epochs.append({"at": round(time.monotonic() - started, 1), "message": message})
-                version.epoch_losses = epochs
-                ModelVersion.objects.filter(pk=version.pk).update(epoch_losses=epochs)
-            epoch_line = " epoch " in message
-            # Between models (baselines, evaluation) no epoch or batch is running.
-            reporter(0.05 + 0.9 * fraction, message, log=epoch_line or fraction == 0, steps=None if epoch_line else [])
+            # between models (baselines, evaluation) no epoch or batch is running
+            reporter(0.05 + 0.9 * fraction, message, log=fraction == 0, steps=[])
 
         fast = bool(job.params.get("fast"))
-        result = run_pipeline(data, TrainConfig.from_dict(version.config), on_progress, on_batch=on_batch,
+        result = run_pipeline(data, TrainConfig.from_dict(version.config), on_progress, on_batch=on_batch, on_epoch=on_epoch,
                               ablations=not fast, n_resamples=200 if fast else 1000,
                               threads=max(1, settings.JEWELREC_TORCH_THREADS or 2),
                               n_seeds=3 if fast else 10, folds=3 if fast else 5)
