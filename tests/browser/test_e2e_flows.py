@@ -8,7 +8,6 @@ the live server share the committed test database.
 """
 from __future__ import annotations
 
-import importlib.util
 import re
 import time
 import zipfile
@@ -314,9 +313,6 @@ def test_import_embed_train_promote_preview_and_rule(logged_in_page, tmp_path, s
     assert timings["train_fast_s"] < JOB_TIMEOUT_S
 
     # 7. The promoted version answers the preview, in column A (active) and by name in column B.
-    if importlib.util.find_spec("recommender.serving.model_ranker") is None:
-        pytest.xfail("serving bug: model_store._load imports recommender.serving.model_ranker, which does not exist, "
-                     f"so the active version is never served (column A showed {served_by!r}) and naming it fails")
     assert served_by == version.name
     page.goto(f"/preview/?customer={customers['gold']}&b={version.name}")
     _wait_panel(page, "home")
