@@ -37,12 +37,22 @@ def _chromium_path() -> str | None:
 
 @pytest.fixture(autouse=True)
 def _clear_dashboard_cache():
-    # The live server runs in this process: cached dashboard aggregates would leak between tests.
+    # The live server runs in this process: cached dashboard aggregates, the catalog snapshot
+    # and loaded models would leak between tests (a snapshot younger than its refresh interval
+    # is served as it is, with the previous test's items).
     from django.core.cache import cache
 
-    cache.clear()
+    from recommender.serving.catalog import serving_catalog_invalidate
+    from recommender.serving.model_store import model_store_reset
+
+    def clear() -> None:
+        cache.clear()
+        serving_catalog_invalidate()
+        model_store_reset()
+
+    clear()
     yield
-    cache.clear()
+    clear()
 
 
 @pytest.fixture(scope="session")

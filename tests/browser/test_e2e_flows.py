@@ -218,8 +218,12 @@ def test_import_embed_train_promote_preview_and_rule(logged_in_page, tmp_path, s
     page.locator('#picker-results [data-add-cart="0900000001"]').click()
     page.locator('#picker-results [data-add-cart="0910000001"]').click()
     page.wait_for_selector('#cart [data-cart-item="0910000001"]')
-    page.wait_for_function("() => document.querySelector('[data-panel=\"cross_sell\"] .panel-body li.rec') !== null"
-                           " && document.querySelector('[data-panel=\"cross_sell\"] .panel-body').innerText.includes('0910000001')")
+    # The panel re-renders for the two-item cart: wait until no list shown still predates it
+    # (the one-item cart's list may itself recommend 0910000001, so its text alone proves nothing).
+    page.wait_for_function("() => { const body = document.querySelector('[data-panel=\"cross_sell\"] .panel-body');"
+                           " const ids = [...body.querySelectorAll('li.rec')].map(e => e.getAttribute('data-item-id'));"
+                           " return ids.length > 0 && body.innerText.includes('0910000001')"
+                           " && !ids.includes('0910000001') && !ids.includes('0900000001'); }")
     _wait_panel(page, "cross_sell")
     cross = _panel_item_ids(page, "cross_sell")
     assert cross and not {"0900000001", "0910000001"} & set(cross)
