@@ -131,11 +131,10 @@ class BlendRanker:
     def _unknown_scores(self, view: BlendRecommender, catalog: ServingCatalog, ctx: CustomerContext,
                         cart_rows: list[int], unknown: np.ndarray) -> np.ndarray:
         """Rows the blend was not fitted with: no sales, so only the content source speaks."""
-        names = view.feature_names()
         w = view.weights[view.shape].get("content", 0.0) / view.scales.get("content", 1.0)
         sim = history_similarity(catalog, ctx, cart_rows)[unknown]
         # a new item ranks like an item nobody bought, plus how close it is to what they touched
-        return (w * np.clip(sim, 0.0, None)).astype(np.float32) if "content" in names else np.zeros(len(unknown))
+        return (w * np.clip(sim, 0.0, None)).astype(np.float32)
 
     def explain(self, catalog: ServingCatalog, ctx: CustomerContext, rows: list[int], *, cart_rows: list[int],
                 scenario: str) -> dict[int, Reason]:
