@@ -43,3 +43,20 @@ def test_pipeline_serves_a_blend_that_the_gate_describes(tmp_path):
     shopper = UserContext(history=np.array([0, 1]))
     np.testing.assert_allclose(again.score(shopper, cands), result.blend.score(shopper, cands), rtol=1e-6)
     assert "Gate:" in result.summary_text()
+
+
+@pytest.mark.slow
+def test_a_temporal_protocol_without_enough_last_day_buyers_is_skipped_with_its_reason():
+    from tests.ml.models.toydata import DAY
+
+    data = toy_data(n_users=120)
+    inter = data.interactions
+    last_day = inter.timestamp == inter.timestamp.max()
+    keep = ~last_day
+    keep[np.flatnonzero(last_day)[:2]] = True  # two stray events on the newest day
+    data = data.with_interactions(inter.subset(keep))
+    assert inter.timestamp.max() == 6 * DAY
+    result = run_pipeline(data, TrainConfig(**SMALL), protocols=("cross_sell", "temporal"), ablations=False,
+                          n_resamples=20, threads=1, n_seeds=1, folds=2)
+    assert "cross_sell" in result.metrics and "temporal" not in result.metrics
+    assert result.metrics["protocol_notes"]["temporal"].startswith("not evaluated: temporal protocol needs")
