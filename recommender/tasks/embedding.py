@@ -23,7 +23,7 @@ def embed_item_task(self, job_id: int) -> dict:
 
 @shared_task(base=JobTask, bind=True, name="recommender.tasks.embedding.adapt_images_task")
 def adapt_images_task(self, job_id: int) -> dict:
-    from recommender.embeddings.adaptation import adapter_job_run
+    from recommender.embeddings.adapter_jobs import adapter_job_run
 
     job = job_execute(job_id, adapter_job_run, celery_task_id=self.request.id or "")
     return {"job_id": job.id, "status": job.status}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from recommender.embeddings.adaptation import image_adapter_train
+from recommender.embeddings.adapter_jobs import image_adapter_train
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from recommender.embeddings.adaptation import image_adapter_current_info, image_adapter_start
+from recommender.embeddings.adapter_jobs import image_adapter_current_info, image_adapter_start
 from recommender.embeddings.services import embed_items, embedding_targets
 from recommender.models import Item, Job, ModelVersion
 from recommender.training.datasets import DatasetTooSmall
