@@ -13,6 +13,8 @@ from recommender.ml.search.query import MAX_QUERY_CHARS
 from recommender.serving.errors import DomainError, PayloadTooLargeError, UnsupportedFormatError
 from recommender.serving.scenarios import CHANNELS, MAX_K
 
+from .errors import error_body
+
 ID_MAX = 128
 # Every number written in a query or message (a price bound, a size) must be at most this:
 # a few hundred nines became float infinity, which no JSON answer can carry.
@@ -304,6 +306,18 @@ class ErrorDetailSerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
+
+
+def render_event_outcomes(outcomes) -> dict:
+    """The events endpoint's answer: counts, then each event's outcome in the one error shape."""
+    results = [
+        {"index": o.index, "event_id": o.event_id, "status": o.status,
+         "error": error_body(o.code, o.message, o.field or None)["error"] if o.status == "error" else None}
+        for o in outcomes
+    ]
+    counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "duplicate", "error")}
+    return {"created": counts["created"], "duplicates": counts["duplicate"], "errors": counts["error"],
+            "results": results}
 
 
 def render_result(result) -> dict:

@@ -17,7 +17,6 @@ from recommender.serving.search import assistant_answer, search_image, search_te
 
 from . import serializers as s
 from .auth import ApiKeyAuthentication, ApiKeyThrottle, HasEventsScope, HasReadScope
-from .errors import error_body
 from .parsers import LimitedJSONParser, MultiPartFormParser
 
 
@@ -175,18 +174,10 @@ class EventsView(StorefrontView):
         data = self.body(s.EventsInputSerializer)
         # Each event is validated by the ingestion service on its own: bad ones are
         # reported with their field, the valid ones are stored.
-        outcomes = events_ingest(data["events"])
-        results = [
-            {"index": o.index, "event_id": o.event_id, "status": o.status,
-             "error": error_body(o.code, o.message, o.field or None)["error"] if o.status == "error" else None}
-            for o in outcomes
-        ]
-        counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "duplicate", "error")}
-        body = {"created": counts["created"], "duplicates": counts["duplicate"], "errors": counts["error"],
-                "results": results}
+        body = s.render_event_outcomes(events_ingest(data["events"]))
         # 207 whenever an event was rejected, all of them included: the request itself was a
         # valid batch, and each event's outcome is in the body. 400 is for a body that is not one.
-        return Response(body, status=200 if counts["error"] == 0 else 207)
+        return Response(body, status=200 if body["errors"] == 0 else 207)
 
 
 class PingView(APIView):
