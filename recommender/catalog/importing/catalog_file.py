@@ -1,4 +1,4 @@
-"""Import a retailer's own catalog or behaviour export (CSV or parquet), all or nothing.
+"""Import a retailer's own catalog (CSV or parquet, optionally with a ZIP of photos), all or nothing.
 
 Every row is validated first; if any row is bad nothing is written and the report lists
 each bad row (file, spreadsheet row number, column, reason). ``dry_run`` stops after
@@ -11,13 +11,8 @@ to them; exports should escape it.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import time
 import zipfile
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -32,7 +27,6 @@ from recommender.catalog.services import (
     ItemInvalid,
     is_jewelry_type,
     item_image_add,
-    item_prices_fill_from_purchases,
     parse_price,
     photo_files_rollback_guard,
     product_type_normalise,
@@ -40,18 +34,10 @@ from recommender.catalog.services import (
     validate_external_id,
 )
 from recommender.embeddings.services import items_embedding_start
-from recommender.events.rollup import event_daily_counts_refresh
-from recommender.events.services import (
-    EventInvalid,
-    customers_ensure,
-    event_clean,
-    existing_event_ids,
-    item_pks_by_external_id,
-)
-from recommender.models import Event, Item, ItemImage, MembershipTier
-from recommender.serving.customers import customer_context_invalidate
+from recommender.models import Item, ItemImage, MembershipTier
 
 from .report import ImportReport
+from .tables import MAX_ERRORS, Table, TooManyErrors, display_name, read_table
 
 # Canonical column -> Item field. ``category`` is an alias of ``product_group``.
 CATALOG_COLUMNS: dict[str, str] = {
@@ -74,9 +60,6 @@ CATALOG_COLUMNS: dict[str, str] = {
     "exclusive_tier": "exclusive_tier",
 }
 CATALOG_REQUIRED = ("id", "title", "product_type")
-EVENT_COLUMNS = ("customer_id", "item_id", "type", "timestamp", "price", "event_id", "channel")
-EVENT_REQUIRED = ("customer_id", "item_id", "type", "timestamp")
-MAX_ERRORS = 1000  # a file with every row wrong should not produce a megabyte report
 
 _TRUE = {"1", "true", "yes", "y", "t"}
 _FALSE = {"0", "false", "no", "n", "f"}
@@ -84,147 +67,6 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar",
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 MAX_ZIP_MEMBERS = 5000
 MAX_ZIP_TOTAL_BYTES = 1024 * 1024 * 1024
-
-
-class _TooManyErrors(Exception):
-    pass
-
-
-@dataclass
-class _Table:
-    name: str
-    header: list[str]
-    rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (spreadsheet row, canonical -> cell)
-    header_for: dict[str, str] = field(default_factory=dict)  # canonical -> the file's column name, for errors
-
-
-def _display_name(source) -> str:
-    if isinstance(source, (str, Path)):
-        return Path(source).name
-    return Path(getattr(source, "name", "") or "upload").name
-
-
-def _read_source(source) -> bytes:
-    if isinstance(source, (str, Path)):
-        return Path(source).read_bytes()
-    if hasattr(source, "seek"):
-        source.seek(0)
-    data = source.read()
-    return data.encode() if isinstance(data, str) else data
-
-
-def _read_table(source, *, columns: Iterable[str], required: Iterable[str], mapping: dict[str, str] | None,
-                report: ImportReport, fmt: str | None = None) -> _Table | None:
-    """Read CSV/parquet into canonical-column dicts; header problems go to the report (row 1)."""
-    name = _display_name(source)
-    columns = list(columns)
-    kind = fmt or ("parquet" if name.lower().endswith((".parquet", ".pq")) else "csv")
-    try:
-        data = _read_source(source)
-    except OSError as exc:
-        report.error(name, None, "", f"cannot read file: {exc}")
-        return None
-    if kind == "parquet":
-        header, raw_rows = _parquet_rows(data, name, report)
-    else:
-        header, raw_rows = _csv_rows(data, name, report)
-    if header is None:
-        return None
-
-    # mapping: canonical column -> the file's column name
-    file_to_canonical: dict[str, str] = {}
-    lowered = {c.lower(): c for c in columns}
-    mapped = {v.strip().lower(): k for k, v in (mapping or {}).items()}
-    for k in mapping or {}:
-        if k not in columns:
-            report.error(name, 1, k, f"mapping names unknown target column '{k}'; known: {', '.join(columns)}")
-    seen: dict[str, str] = {}
-    for col in header:
-        key = col.strip().lower()
-        canonical = mapped.get(key) or lowered.get(key)
-        if canonical is None:
-            report.error(name, 1, col, f"unknown column '{col}'; known columns: {', '.join(columns)}")
-            continue
-        if canonical in seen:
-            report.error(name, 1, col, f"column '{col}' and '{seen[canonical]}' both map to '{canonical}'")
-            continue
-        seen[canonical] = col
-        file_to_canonical[col] = canonical
-    for req in required:
-        if req not in seen:
-            report.error(name, 1, req, f"missing required column '{req}'")
-    if not report.ok:
-        return None
-    table = _Table(name=name, header=header)
-    for row_number, cells in raw_rows:
-        if len(cells) > len(header):
-            report.error(name, row_number, "", f"row has {len(cells)} cells but the header has {len(header)}")
-            continue
-        if not any(c.strip() for c in cells):
-            continue  # a blank line, as spreadsheets leave at the end
-        values = {file_to_canonical[h]: (cells[i] if i < len(cells) else "") for i, h in enumerate(header)
-                  if h in file_to_canonical}
-        table.rows.append((row_number, values))
-    # Errors name the user's column, not ours.
-    table.header_for = {v: k for k, v in file_to_canonical.items()}
-    return table
-
-
-def _csv_rows(data: bytes, name: str, report: ImportReport):
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        report.error(name, line, "", f"file is not UTF-8 (byte 0x{data[exc.start]:02x} at line {line}); "
-                                     "save it as 'CSV UTF-8'")
-        return None, []
-    if "\x00" in text:
-        report.error(name, None, "", "file contains NUL bytes; it is not a CSV text file")
-        return None, []
-    try:
-        sample = text[:4096]
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    try:
-        header = next(reader, None)
-        if not header:
-            report.error(name, 1, "", "file is empty (no header row)")
-            return None, []
-        # Spreadsheet row numbers count records, so a quoted multi-line cell is still one row.
-        rows = [(n, row) for n, row in enumerate(reader, start=2)]
-    except csv.Error as exc:
-        report.error(name, reader.line_num, "", f"malformed CSV: {exc}")
-        return None, []
-    return [h.strip() for h in header], rows
-
-
-def _parquet_rows(data: bytes, name: str, report: ImportReport):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        report.error(name, None, "", f"not a readable parquet file ({exc})")
-        return None, []
-    header = [str(c) for c in table.column_names]
-    cols = [table.column(c).to_pylist() for c in table.column_names]
-
-    def cell(v) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, float) and v != v:
-            return ""
-        if hasattr(v, "isoformat"):
-            return v.isoformat()
-        return str(v)
-
-    rows = [(i + 2, [cell(c[i]) for c in cols]) for i in range(table.num_rows)]
-    return header, rows
 
 
 # --- catalog ---------------------------------------------------------------------------------
@@ -284,7 +126,7 @@ def _tier_ids_known() -> dict[str, int | None]:
     return ids
 
 
-def _validate_catalog(table: _Table, report: ImportReport) -> dict[str, tuple[int, dict[str, Any]]]:
+def _validate_catalog(table: Table, report: ImportReport) -> dict[str, tuple[int, dict[str, Any]]]:
     tier_ids = _tier_ids_known()
     header_for = table.header_for
     seen: dict[str, int] = {}
@@ -296,7 +138,7 @@ def _validate_catalog(table: _Table, report: ImportReport) -> dict[str, tuple[in
             column = header_for.get(exc.field, exc.field)
             report.error(table.name, row_number, column, str(exc).split(": ", 1)[-1])
             if len(report.errors) >= MAX_ERRORS:
-                raise _TooManyErrors from None
+                raise TooManyErrors from None
             continue
         ext = fields["external_id"]
         if ext in seen:
@@ -368,13 +210,13 @@ def import_catalog_file(path, *, mapping: dict[str, str] | None = None, dry_run:
 
 
 def _import_catalog(path, *, mapping, dry_run, fmt, report: ImportReport, photos) -> None:
-    table = _read_table(path, columns=CATALOG_COLUMNS, required=CATALOG_REQUIRED, mapping=mapping,
+    table = read_table(path, columns=CATALOG_COLUMNS, required=CATALOG_REQUIRED, mapping=mapping,
                         report=report, fmt=fmt)
     if table is None:
         return
     try:
         clean = _validate_catalog(table, report)
-    except _TooManyErrors:
+    except TooManyErrors:
         report.notes.append(f"stopped after {MAX_ERRORS} errors")
         return
     photo_plan: list[tuple[str, list[ValidatedImage]]] = []
@@ -440,7 +282,7 @@ def _zip_member_item_id(member: str) -> str | None:
 
 
 def _read_zip_photos(zip_source, known_ids: set[str], report: ImportReport) -> list[tuple[str, list[ValidatedImage]]]:
-    zip_name = _display_name(zip_source)
+    zip_name = display_name(zip_source)
     try:
         fileobj = open(zip_source, "rb") if isinstance(zip_source, (str, Path)) else zip_source
     except OSError as exc:
@@ -537,81 +379,5 @@ def import_catalog_with_photos(csv_file, zip_file_or_none, *, dry_run: bool = Fa
         def photos(known_ids, rep):
             return _read_zip_photos(zip_file_or_none, known_ids, rep)
     _import_catalog(csv_file, mapping=mapping, dry_run=dry_run, fmt=None, report=report, photos=photos)
-    report.seconds = time.monotonic() - started
-    return report
-
-
-# --- events ---------------------------------------------------------------------------------
-
-
-def _derived_event_id(e, occurrence: int) -> str:
-    """A stable id for rows without ``event_id``, so re-importing the same file adds nothing."""
-    key = f"{e.customer_id}|{e.item_id}|{e.event_type}|{e.timestamp.isoformat()}|{e.price}|{e.channel}|{occurrence}"
-    return "file:" + hashlib.sha256(key.encode()).hexdigest()[:40]
-
-
-def import_events_file(path, *, mapping: dict[str, str] | None = None, dry_run: bool = False,
-                       format: str | None = None) -> ImportReport:
-    """Validate and add behaviour events from CSV/parquet; see :data:`EVENT_COLUMNS`.
-
-    Events whose ``event_id`` is already stored count as unchanged; rows without one get a
-    deterministic id from their content, so importing the same file twice adds nothing.
-    """
-    started = time.monotonic()
-    report = ImportReport(dry_run=dry_run)
-    table = _read_table(path, columns=EVENT_COLUMNS, required=EVENT_REQUIRED, mapping=mapping, report=report,
-                        fmt=format)
-    if table is None:
-        report.seconds = time.monotonic() - started
-        return report
-    header_for = table.header_for
-    clean: list[tuple[int, Any]] = []
-    for row_number, values in table.rows:
-        try:
-            clean.append((row_number, event_clean(values)))
-        except EventInvalid as exc:
-            report.error(table.name, row_number, header_for.get(exc.field, exc.field), exc.message)
-            if len(report.errors) >= MAX_ERRORS:
-                report.notes.append(f"stopped after {MAX_ERRORS} errors")
-                break
-    items = item_pks_by_external_id({e.item_id for _, e in clean})
-    seen: dict[str, int] = {}
-    occurrences: dict[str, int] = {}
-    for row_number, e in clean:
-        if e.item_id not in items:
-            report.error(table.name, row_number, header_for.get("item_id", "item_id"),
-                         f"unknown item id '{e.item_id}'")
-        if e.event_id is None:
-            base = _derived_event_id(e, 0)
-            occurrences[base] = occurrences.get(base, -1) + 1
-            e.event_id = _derived_event_id(e, occurrences[base])
-        elif e.event_id in seen:
-            report.error(table.name, row_number, header_for.get("event_id", "event_id"),
-                         f"duplicate event_id '{e.event_id}' (first on row {seen[e.event_id]})")
-        seen.setdefault(e.event_id, row_number)
-    if not report.ok:
-        report.errors.sort(key=lambda e: (e.file, e.row or 0))
-        report.seconds = time.monotonic() - started
-        return report
-    stored = existing_event_ids({e.event_id for _, e in clean})
-    new = [e for _, e in clean if e.event_id not in stored]
-    report.add("events", created=len(new), unchanged=len(clean) - len(new))
-    if not dry_run:
-        with transaction.atomic():
-            customers, created_customers = customers_ensure({e.customer_id for e in new})
-            customer_context_invalidate(customers)  # their served context changes on commit
-            report.add("customers", created=created_customers)
-            Event.objects.bulk_create(
-                [
-                    Event(customer_id=customers[e.customer_id], item_id=items[e.item_id], event_type=e.event_type,
-                          timestamp=e.timestamp, price=e.price, channel=e.channel, client_event_id=e.event_id)
-                    for e in new
-                ],
-                batch_size=2000,
-            )
-            event_daily_counts_refresh()
-            priced = item_prices_fill_from_purchases({items[e.item_id] for e in new if e.price is not None})
-            if priced:
-                report.notes.append(f"{priced} item(s) without a price took the median price of their purchases")
     report.seconds = time.monotonic() - started
     return report
