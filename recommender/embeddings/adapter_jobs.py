@@ -1,6 +1,6 @@
 """Training the jewelry image adapter as a job, and publishing it to visual search: the
 Django side (job rows, artefact folder, pointer). The adapter itself, and how it is trained and
-evaluated, is ``ml/encoders/adaptation.py``."""
+evaluated, is ``ml/encoders/image_adapter.py`` and ``ml/encoders/adaptation.py``."""
 from __future__ import annotations
 
 import shutil

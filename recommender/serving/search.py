@@ -80,7 +80,7 @@ def _adapter():
         return None
 
     def build():
-        from recommender.ml.encoders.adaptation import ImageAdapter
+        from recommender.ml.encoders.image_adapter import ImageAdapter
 
         return ImageAdapter.load(image_adapter_root() / info["folder"])
 
@@ -413,7 +413,7 @@ def search_image(upload, req: Request) -> RecommendationResult:
     matrix, has = _image_matrix(catalog, adapter)
     eligible &= has
     if adapter is not None:
-        from recommender.ml.encoders.adaptation import type_aware_scores
+        from recommender.ml.encoders.image_adapter import type_aware_scores
 
         scores = type_aware_scores(adapter, vectors[:1], matrix, catalog.types.tolist())[0]
     else:

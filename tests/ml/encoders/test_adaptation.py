@@ -5,15 +5,14 @@ import pytest
 from PIL import Image
 
 from recommender.ml.encoders.adaptation import (
-    ImageAdapter,
     chance_accuracy,
     dhash,
     heldout_mask,
     loo_knn_accuracy,
     near_duplicate_groups,
     nn_type_accuracy,
-    type_aware_scores,
 )
+from recommender.ml.encoders.image_adapter import ImageAdapter, type_aware_scores
 
 CLASSES = ["bracelet", "earring", "necklace"]
 
