@@ -17,7 +17,8 @@ import numpy as np
 from scipy import sparse
 
 from ..data import InteractionData, RecData, UserContext
-from ..models.base import Recommender, read_artifact, write_artifact
+from ..common.artifacts import load_artifact, save_artifact
+from ..models.base import Recommender
 from .signals import SOURCES, SignalTables
 
 MODEL_TYPE = "blend"
@@ -189,11 +190,12 @@ class BlendRecommender(Recommender):
             "shrink": self.shrink, "n_items": t.n_items, "first_day": t.first_day, "online_share": t.online_share,
             "co_purchase_rows": t.co_purchase.shape[0], "item_ids": self.item_ids, "tuning": self.tuning,
         }
-        return write_artifact(path, self.model_type, arrays, meta)
+        save_artifact(path, self.model_type, arrays, meta)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "BlendRecommender":
-        arrays, meta = read_artifact(path, MODEL_TYPE)
+        arrays, meta = load_artifact(path, MODEL_TYPE)
         m = cls(meta["weights"], half_life_days=meta["half_life_days"], shrink=meta["shrink"], name=meta.get("name"))
         m.scales = {k: float(v) for k, v in meta["scales"].items()}
         m.item_ids, m.tuning = list(meta["item_ids"]), meta.get("tuning", {})

@@ -65,23 +65,33 @@ def save_artifact(directory: str | os.PathLike, kind: str, tensors: dict[str, np
     return digest
 
 
-def load_artifact(directory: str | os.PathLike, kind: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read an artifact written by :func:`save_artifact`, checking kind and digest."""
+# Rankers saved before the one layout wrote their metadata here, with the kind under
+# "model_type" and no digest: still readable (the versions on disk keep serving).
+LEGACY_META_FILE = "metadata.json"
+
+
+def load_artifact(directory: str | os.PathLike, kind: str | None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read an artifact written by :func:`save_artifact`, checking kind (unless None) and digest."""
     d = Path(directory)
     weights, meta_path = d / WEIGHTS_FILE, d / META_FILE
+    legacy = not meta_path.is_file() and (d / LEGACY_META_FILE).is_file()
+    if legacy:
+        meta_path = d / LEGACY_META_FILE
     if not weights.is_file() or not meta_path.is_file():
         raise ArtifactError(f"{d}: expected {WEIGHTS_FILE} and {META_FILE}")
     try:
         meta = json.loads(meta_path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{meta_path}: unreadable metadata ({exc})") from exc
-    if meta.get("kind") != kind:
+    if legacy:
+        meta = {"kind": meta.pop("model_type", None), **meta}
+    if kind is not None and meta.get("kind") != kind:
         raise ArtifactError(f"{d}: artifact kind is {meta.get('kind')!r}, expected {kind!r}")
     try:
         tensors = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise ArtifactError(f"{weights}: unreadable weights ({exc})") from exc
-    if tensors_digest(tensors) != meta.get("digest"):
+    if not legacy and tensors_digest(tensors) != meta.get("digest"):
         raise ArtifactError(f"{d}: weights do not match the digest in {META_FILE}")
     return tensors, meta
 

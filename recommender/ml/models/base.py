@@ -1,55 +1,19 @@
-"""The interface every ranker shares, and its artifact folders.
+"""The interface every ranker shares.
 
-Artifacts are a folder with ``weights.safetensors`` (tensors/arrays only) and
-``metadata.json`` (model type, config, vocabularies, id maps). Nothing is pickled, so
-loading an artifact can never execute code.
+A ranker saves to a folder through ``ml.common.artifacts``: ``weights.safetensors``
+(tensors/arrays only) and ``meta.json`` (kind, digest, config, vocabularies, id maps).
+Nothing is pickled, so loading an artifact can never execute code.
 """
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
 
-from ..common.artifacts import ArtifactError, atomic_write
 from ..common.matrix import top_k
 from ..data import InteractionData, RecData, UserContext
-
-WEIGHTS_FILE = "weights.safetensors"
-METADATA_FILE = "metadata.json"
-
-
-def write_artifact(path: str | Path, model_type: str, arrays: dict[str, np.ndarray], metadata: dict[str, Any]) -> Path:
-    """A ranker's folder: tensors in safetensors, the rest in JSON, each file replaced atomically
-    (the same rules as ``ml.common.artifacts``; this layout is the rankers' own, kept so that
-    every version already on disk still loads)."""
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    atomic_write(path / WEIGHTS_FILE, lambda tmp: save_file(arrays, tmp))
-    text = json.dumps({"model_type": model_type, **metadata}, indent=1, sort_keys=True)
-    atomic_write(path / METADATA_FILE, lambda tmp: Path(tmp).write_text(text))
-    return path
-
-
-def read_artifact(path: str | Path, model_type: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    path = Path(path)
-    w, m = path / WEIGHTS_FILE, path / METADATA_FILE
-    if not w.is_file() or not m.is_file():
-        raise ArtifactError(f"artifact at {path} needs {WEIGHTS_FILE} and {METADATA_FILE}")
-    try:
-        meta = json.loads(m.read_text())
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{m}: unreadable metadata ({exc})") from exc
-    if model_type is not None and meta.get("model_type") != model_type:
-        raise ArtifactError(f"artifact at {path} is a {meta.get('model_type')!r} model, expected {model_type!r}")
-    try:
-        return load_file(str(w)), meta
-    except Exception as exc:  # safetensors raises its own error types for corrupt files
-        raise ArtifactError(f"{w}: unreadable weights ({exc})") from exc
 
 
 class Recommender(ABC):

@@ -13,7 +13,8 @@ import numpy as np
 from scipy import sparse
 
 from ..data import InteractionData, RecData, UserContext
-from .base import Recommender, read_artifact, write_artifact
+from ..common.artifacts import load_artifact, save_artifact
+from .base import Recommender
 
 # Tiny weight of the popularity prior used to break ties (e.g. an empty history) in the
 # personalised baselines, so they never fall back to arbitrary catalog order.
@@ -84,11 +85,12 @@ class PopularityRecommender(_TargetDomainModel):
         return np.tile(row, (len(users), 1))
 
     def save(self, path: str | Path) -> Path:
-        return write_artifact(path, self.model_type, {**self._base_arrays(), "item_scores": self.item_scores}, self._base_meta())
+        save_artifact(path, self.model_type, {**self._base_arrays(), "item_scores": self.item_scores}, self._base_meta())
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path):
-        arrays, meta = read_artifact(path, cls.model_type)
+        arrays, meta = load_artifact(path, cls.model_type)
         m = cls.__new__(cls)
         _TargetDomainModel.__init__(m)
         m._restore_base(arrays, meta)
@@ -170,11 +172,12 @@ class ItemKNNRecommender(_TargetDomainModel):
             "sim_data": s.data.astype(np.float64),
             "popularity": self.popularity,
         }
-        return write_artifact(path, self.model_type, arrays, {**self._base_meta(), "alpha": self.alpha, "sim_shape": list(s.shape)})
+        save_artifact(path, self.model_type, arrays, {**self._base_meta(), "alpha": self.alpha, "sim_shape": list(s.shape)})
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path):
-        arrays, meta = read_artifact(path, cls.model_type)
+        arrays, meta = load_artifact(path, cls.model_type)
         m = cls(alpha=meta["alpha"])
         m._restore_base(arrays, meta)
         m.sim = sparse.csr_matrix((arrays["sim_data"], arrays["sim_indices"], arrays["sim_indptr"]), shape=tuple(meta["sim_shape"]))
@@ -235,11 +238,12 @@ class ALSRecommender(_TargetDomainModel):
     def save(self, path: str | Path) -> Path:
         meta = {**self._base_meta(), "factors": self.factors, "regularization": self.regularization,
                 "iterations": self.iterations, "alpha": self.alpha, "seed": self.seed}
-        return write_artifact(path, self.model_type, {**self._base_arrays(), "item_factors": self.item_factors}, meta)
+        save_artifact(path, self.model_type, {**self._base_arrays(), "item_factors": self.item_factors}, meta)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path):
-        arrays, meta = read_artifact(path, cls.model_type)
+        arrays, meta = load_artifact(path, cls.model_type)
         m = cls(factors=meta["factors"], regularization=meta["regularization"], iterations=meta["iterations"],
                 alpha=meta["alpha"], seed=meta["seed"])
         m._restore_base(arrays, meta)
@@ -286,11 +290,12 @@ class ContentRecommender(_TargetDomainModel):
 
     def save(self, path: str | Path) -> Path:
         arrays = {**self._base_arrays(), "vectors": self.vectors, "mask": self.mask.astype(np.uint8), "popularity": self.popularity}
-        return write_artifact(path, self.model_type, arrays, self._base_meta())
+        save_artifact(path, self.model_type, arrays, self._base_meta())
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path):
-        arrays, meta = read_artifact(path, cls.model_type)
+        arrays, meta = load_artifact(path, cls.model_type)
         m = cls()
         m._restore_base(arrays, meta)
         m.vectors, m.mask, m.popularity = arrays["vectors"], arrays["mask"].astype(bool), arrays["popularity"]

@@ -16,7 +16,8 @@ from torch import nn
 
 from ..config import TrainConfig
 from ..data import ITEM_ATTRIBUTES, InteractionData, RecData, UserContext
-from .base import Recommender, read_artifact, write_artifact
+from ..common.artifacts import load_artifact, save_artifact
+from .base import Recommender
 from .xdeepfm_net import UserBatch, XDeepFMNet
 from .xdeepfm_scorer import SingleUserScorer
 
@@ -192,11 +193,12 @@ class XDeepFMRecommender(Recommender):
             "item_ids": self.item_ids,
             "history": self.history,
         }
-        return write_artifact(path, self.model_type, arrays, meta)
+        save_artifact(path, self.model_type, arrays, meta)
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> "XDeepFMRecommender":
-        arrays, meta = read_artifact(path, MODEL_TYPE)
+        arrays, meta = load_artifact(path, MODEL_TYPE)
         cfg = TrainConfig.from_dict(meta["config"])
         m = cls(cfg, use_item_vector=meta["use_item_vector"], name=meta.get("name"))
         m.item_ids, m.vocabularies = meta["item_ids"], meta["vocabularies"]

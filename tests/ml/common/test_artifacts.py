@@ -58,3 +58,15 @@ def test_the_pointer_names_what_was_published_or_nothing(tmp_path):
     assert pointer_read(tmp_path / "root") == {"name": "v2", "path": "/x/v2"}
     (tmp_path / "root" / "CURRENT.json").write_text("{half")
     assert pointer_read(tmp_path / "root") is None
+
+
+def test_a_folder_in_the_older_ranker_layout_still_loads(tmp_path):
+    from safetensors.numpy import save_file
+
+    (tmp_path / "old").mkdir()
+    save_file({"w": np.ones(3, np.float32)}, str(tmp_path / "old" / WEIGHTS_FILE))
+    (tmp_path / "old" / "metadata.json").write_text(json.dumps({"model_type": "popularity", "n": 3}))
+    tensors, meta = load_artifact(tmp_path / "old", "popularity")
+    assert meta == {"kind": "popularity", "n": 3} and tensors["w"].tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(ArtifactError, match="expected 'xdeepfm'"):
+        load_artifact(tmp_path / "old", "xdeepfm")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from recommender.ml.data import UserContext
-from recommender.ml.models.base import WEIGHTS_FILE
+from recommender.ml.common.artifacts import META_FILE, WEIGHTS_FILE
 from recommender.ml.models.baselines import (
     ALSRecommender,
     ContentRecommender,
@@ -73,7 +73,7 @@ def test_save_load_round_trip(data, tmp_path, cls, kwargs):
     np.testing.assert_allclose(loaded.score(user, cands), m.score(user, cands), rtol=1e-6)
     raw = (tmp_path / WEIGHTS_FILE).read_bytes()
     json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])  # safetensors header, not a pickle
-    assert json.loads((tmp_path / "metadata.json").read_text())["model_type"] == cls.model_type
+    assert json.loads((tmp_path / META_FILE).read_text())["kind"] == cls.model_type
 
 
 def test_dot_product_retriever(data):

@@ -6,7 +6,7 @@ import torch
 from safetensors.numpy import load_file
 
 from recommender.ml.data import UserContext
-from recommender.ml.models.base import ArtifactError, WEIGHTS_FILE
+from recommender.ml.common.artifacts import WEIGHTS_FILE, ArtifactError
 from recommender.ml.models.xdeepfm import XDeepFMRecommender
 from recommender.ml.models.xdeepfm_net import FactorizedCIN, UserBatch, cin_on_concatenated_fields
 from recommender.ml.config import TrainConfig

@@ -1,10 +1,13 @@
 """The cached single-user scoring path and the retrieval stage score exactly like the batch path."""
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors.numpy import save_file
 
+from recommender.ml.common.artifacts import WEIGHTS_FILE, load_artifact
 from recommender.ml.data import UserContext
-from recommender.ml.models.base import read_artifact, write_artifact
 from recommender.ml.models.xdeepfm import XDeepFMNet, XDeepFMRecommender, extend_catalog
 from recommender.ml.config import TrainConfig
 
@@ -161,9 +164,13 @@ def test_prior_is_saved_and_old_artifacts_load_without_it(tmp_path):
     loaded = XDeepFMRecommender.load(tmp_path / "a")
     assert float(loaded.net.prior_beta) == pytest.approx(0.7)
     np.testing.assert_array_equal(loaded.score(USERS[0], cands), m.score(USERS[0], cands))
-    arrays, meta = read_artifact(tmp_path / "a")
+    arrays, meta = load_artifact(tmp_path / "a", "xdeepfm")
     del arrays["item_prior"], arrays["prior_beta"]
-    write_artifact(tmp_path / "old", "xdeepfm", arrays, {k: v for k, v in meta.items() if k != "model_type"})
+    # an artifact as written before the one layout: metadata.json with "model_type", no digest
+    (tmp_path / "old").mkdir()
+    save_file(arrays, str(tmp_path / "old" / WEIGHTS_FILE))
+    legacy = {"model_type": "xdeepfm", **{k: v for k, v in meta.items() if k not in ("kind", "digest")}}
+    (tmp_path / "old" / "metadata.json").write_text(json.dumps(legacy))
     old = XDeepFMRecommender.load(tmp_path / "old")
     assert float(old.net.prior_beta) == 0.0 and np.isfinite(old.score(USERS[0], cands)).all()
 
