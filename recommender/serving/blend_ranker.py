@@ -141,20 +141,11 @@ class BlendRanker:
         """Per shown row, the source that contributed most for this shopper, with its evidence."""
         view, row_of_target, _, feats, evidence = self._features(catalog, ctx, cart_rows, scenario)
         target_of_row = {int(r): t for t, r in enumerate(row_of_target.tolist()) if r >= 0}
-        contrib = feats * view.weight_vector()[None, :]
-        names = view.feature_names()
+        known = [row for row in rows if int(row) in target_of_row]
+        why = view.explain_rows(feats, evidence, [target_of_row[int(row)] for row in known])
         pk_of_index = {self.index.get(h.external_id): h.item_pk for h in ctx.history}
         pk_of_index.update({self.index.get(catalog.external_ids[r]): int(catalog.item_pk[r]) for r in cart_rows})
-        out: dict[int, Reason] = {}
-        for row in rows:
-            t = target_of_row.get(int(row))
-            if t is None:
-                out[row] = Reason("content" if ctx.history or cart_rows else "new")
-                continue
-            s = int(np.argmax(contrib[t]))
-            if contrib[t, s] <= 0:
-                out[row] = Reason("channel_popularity")
-                continue
-            ev = int(evidence[s][t]) if s < len(evidence) else -1
-            out[row] = Reason(names[s], pk_of_index.get(ev) if ev >= 0 else None)
+        out = {row: Reason(e.source, pk_of_index.get(e.evidence_item)) for row, e in zip(known, why)}
+        for row in rows:  # jewelry the blend was not fitted with: only the content path scored it
+            out.setdefault(row, Reason("content" if ctx.history or cart_rows else "new"))
         return out

@@ -8,7 +8,6 @@ same ``score`` and ``explain``.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -158,16 +157,22 @@ class BlendRecommender(Recommender):
         tables = self.require()
         pos = tables.target_position()
         feats, evidence = self.features_many([user])
-        contrib = feats[0] * self.weight_vector()[None, :]
+        rows = [int(pos[i]) if 0 <= i < tables.n_items else -1 for i in items]
+        return self.explain_rows(feats[0], evidence[0], rows)
+
+    def explain_rows(self, feats: np.ndarray, evidence: list[np.ndarray], rows: Sequence[int]) -> list[Explanation]:
+        """The explanation of each of ``rows`` of one shopper's scaled features (-1: an item the
+        blend does not know, explained by popularity): the source whose weighted value is
+        largest, with the shopper's item behind it. Serving explains with this too."""
+        contrib = feats * self.weight_vector()[None, :]
         names = self.feature_names()
         out = []
-        for item in items:
-            p = int(pos[item]) if 0 <= item < tables.n_items else -1
-            if p < 0:
+        for r in rows:
+            s = int(np.argmax(contrib[r])) if r >= 0 else -1
+            if s < 0 or contrib[r, s] <= 0:
                 out.append(Explanation("channel_popularity", None))
                 continue
-            s = int(np.argmax(contrib[p]))
-            ev = int(evidence[0][s][p]) if s < len(SOURCES) else -1
+            ev = int(evidence[s][r]) if s < len(SOURCES) else -1
             out.append(Explanation(names[s], ev if ev >= 0 else None))
         return out
 
@@ -218,6 +223,3 @@ class BlendRecommender(Recommender):
             colour_top=arrays["colour_top"].astype(np.int64), half_life_days=float(meta["half_life_days"]),
         )
         return m
-
-    def describe(self) -> str:
-        return json.dumps({"weights": self.weights, "scales": self.scales})

@@ -58,8 +58,7 @@ class SeedResult:
 def _run_seed(data: RecData, protocol: str, seed: int, folds: int) -> SeedResult:
     split = SPLITTERS[protocol](data, seed=seed)
     models: dict[str, Recommender] = {name: m.fit(data, split.train) for name, m in baselines().items()}
-    for name in ("channel_popularity",):
-        models[name] = models[name].for_shape(protocol)  # type: ignore[attr-defined]
+    models["channel_popularity"] = models["channel_popularity"].for_shape(protocol)  # type: ignore[attr-defined]
     models[MODEL] = fit_blend(data, split.train, folds=folds, seed=seed, shapes=(protocol,)).for_shape(protocol)
     metrics, per_user = {}, {}
     for name, model in models.items():
