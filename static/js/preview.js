@@ -43,12 +43,19 @@
     var body = panel.querySelector(".panel-body");
     var form = panel.querySelector(".panel-controls");
     var url = panel.getAttribute("data-url") + "?" + formParams(form, globalParams()).toString();
+    // Two quick changes (two items added to the cart) send two requests; only the latest may
+    // fill the panel, whichever answers last.
+    var ticket = (Number(panel.getAttribute("data-ticket")) || 0) + 1;
+    panel.setAttribute("data-ticket", String(ticket));
+    function current() { return panel.getAttribute("data-ticket") === String(ticket); }
     setBusy(body, true);
     return fetchText(url).then(function (res) {
+      if (!current()) return;
       body.innerHTML = res.text;
       panel.setAttribute("data-status", String(res.status));
       setBusy(body, false);
     }).catch(function (err) {
+      if (!current()) return;
       if (err.message !== "login required") body.innerHTML = '<p class="form-errors">Could not load this panel (' + err.message + ").</p>";
       setBusy(body, false);
     });
