@@ -8,6 +8,7 @@ from __future__ import annotations
 import zoneinfo
 
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.utils import timezone
 
 from recommender.models import RecommenderSettings
@@ -19,7 +20,12 @@ CACHE_SECONDS = 60
 def merchandiser_time_zone_name() -> str:
     name = cache.get(CACHE_KEY)
     if name is None:
-        name = RecommenderSettings.objects.filter(pk=1).values_list("time_zone", flat=True).first() or "UTC"
+        try:
+            name = RecommenderSettings.objects.filter(pk=1).values_list("time_zone", flat=True).first() or "UTC"
+        except DatabaseError:
+            # Read in a middleware, outside the view: a database restart must reach the view,
+            # whose 503 page says "try again", not fail the page here with a 500. Not cached.
+            return "UTC"
         cache.set(CACHE_KEY, name, CACHE_SECONDS)
     return name
 

@@ -129,3 +129,19 @@ def test_schedule_form_round_trip_and_errors(staff_client):
     task = PeriodicTask.objects.get(name=SCHEDULE_NAME)
     assert task.enabled is False
     assert CrontabSchedule.objects.filter(pk=task.crontab_id, day_of_week="0", hour="3").exists()
+
+
+def test_the_time_zone_lookup_never_fails_a_page_while_the_database_is_down(db):
+    """The middleware reads it before the view: a database error there would be a 500 instead
+    of the view's 503 "try again" page. It falls back to UTC and caches nothing."""
+    from unittest import mock
+
+    from django.core.cache import cache
+    from django.db import OperationalError
+
+    from recommender.dashboard import timezones
+
+    cache.delete(timezones.CACHE_KEY)
+    with mock.patch.object(timezones.RecommenderSettings.objects, "filter", side_effect=OperationalError("down")):
+        assert timezones.merchandiser_time_zone_name() == "UTC"
+    assert cache.get(timezones.CACHE_KEY) is None
