@@ -41,6 +41,7 @@ def main() -> None:
     import numpy as np
 
     import recommender.ml.models.xdeepfm_scorer as xs
+    from recommender.ml.common.matrix import top_k_unordered
     from recommender.serving import model_ranker as mr
     from recommender.serving.catalog import serving_catalog
     from recommender.serving.customers import customer_context
@@ -50,13 +51,14 @@ def main() -> None:
     if not isinstance(ranker, mr.ModelRanker):
         raise SystemExit("the benchmark database has no active xDeepFM: run bench/api_latency.py --model-artifact first")
     catalog = serving_catalog()
-    _, _, cands = ranker._rows(catalog)
-    scorer = ranker.model._scorer_for(cands)
+    prepared = ranker.prepared_for(catalog)
+    cands = prepared.cands
+    scorer = prepared.model._scorer_for(cands)
     users = []
     for c in range(args.customers):
         ctx = customer_context(f"cust-{c * max(1, 2000 // args.customers)}")
         if ctx.history:
-            users.append(scorer.user_fields(ranker.user_context(ctx, [], "home")))
+            users.append(scorer.user_fields(ranker.user_context(prepared, ctx, [])))
     print(f"{len(cands)} candidate items, {len(users)} customers with history; k={args.k}", flush=True)
 
     def full_top(u):
@@ -88,7 +90,7 @@ def main() -> None:
             t_rank.append((t2 - t1) * 1000)
             if use_index:
                 q = u[scorer.retrieval_user_fields].reshape(-1)
-                exact = xs.top_k_positions(scorer.retrieval @ q, n_retrieve - n_popular)
+                exact = top_k_unordered(scorer.retrieval @ q, n_retrieve - n_popular)
                 got = scorer.retrieval_index.search(q, n_retrieve - n_popular,
                                                     scorer.retrieval_probes(n_retrieve - n_popular))
                 recall.append(len(set(exact.tolist()) & set(got.tolist())) / len(exact))

@@ -4,12 +4,14 @@ before the blend (their folder holds the xDeepFM alone; newer versions serve thr
 
 Offline evaluation and serving call the same ``XDeepFMRecommender.score``; this adapter
 only translates: catalog rows and the customer's request-time history into the model's
-item indices. Jewelry added after training is appended to the model's item table from
-its attributes and multimodal vector, so new items score without retraining.
+item indices. Jewelry added after training is scored from its attributes and multimodal
+vector by a copy of the model that knows it (``extend_catalog``); the trained model is never
+modified, and the copy is swapped in with the catalog snapshot it was built for.
 """
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,14 +35,26 @@ RETRIEVAL_N = 200
 RETRIEVAL_POPULAR = 100
 
 
+@dataclass(frozen=True)
+class PreparedModel:
+    """The model as mapped onto one catalog snapshot, replaced as one object so a request
+    never mixes two catalogs: the model (the trained one, or a copy that also knows jewelry
+    added since), its item index by external id, the catalog rows it scores and their model
+    indices."""
+
+    fingerprint: tuple | None
+    model: XDeepFMRecommender
+    index: dict[str, int]
+    known: np.ndarray
+    cands: np.ndarray
+
+
 class ModelRanker:
     def __init__(self, version: ModelVersion, model: XDeepFMRecommender) -> None:
         self.version = version.name
-        self.model = model
-        self.index = {item_id: i for i, item_id in enumerate(model.item_ids)}
-        # (catalog fingerprint, catalog rows the model knows, their model indices): replaced as
-        # one tuple, so a request never mixes two catalogs.
-        self._prepared: tuple[tuple | None, np.ndarray, np.ndarray] = (None, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self.model = model  # as trained: never modified
+        index = {item_id: i for i, item_id in enumerate(model.item_ids)}
+        self._prepared = PreparedModel(None, model, index, np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._lock = threading.Lock()
 
     @classmethod
@@ -51,12 +65,13 @@ class ModelRanker:
         model.net.eval()
         return cls(version, model)
 
-    def _extend(self, external_ids: list[str]) -> None:
-        """Append unknown items (by external id) to the model's table."""
+    def _with_items(self, external_ids: list[str]) -> tuple[XDeepFMRecommender, dict[str, int]]:
+        """The trained model plus the catalog's items it was not trained on (by external id)."""
+        index = {item_id: i for i, item_id in enumerate(self.model.item_ids)}
         rows = list(Item.objects.filter(external_id__in=external_ids).values(
             "id", "external_id", "price", *ATTRIBUTE_FIELDS.values()))
         if not rows:
-            return
+            return self.model, index
         names = self.model.attribute_names
         raw = item_attribute_values(rows)
         codes = attribute_codes_for({n: raw[n] for n in names if n in raw}, self.model.vocabularies)
@@ -65,24 +80,25 @@ class ModelRanker:
         if self.model.use_item_vector and self.model.net.use_item_vector:
             dim = int(self.model.net.item_vec.shape[1])
             vectors, mask, _ = item_vectors_for([r["id"] for r in rows], dim=dim)
-        new = extend_catalog(self.model, [r["external_id"] for r in rows], attrs, vectors, mask)
-        for r, idx in zip(rows, new):
-            self.index[r["external_id"]] = int(idx)
+        model, new = extend_catalog(self.model, [r["external_id"] for r in rows], attrs, vectors, mask)
+        index.update({r["external_id"]: int(idx) for r, idx in zip(rows, new)})
+        return model, index
 
     def prepare(self, catalog: ServingCatalog) -> None:
         """Map this catalog onto the model and cache its item side (once per snapshot)."""
-        self._rows(catalog)
+        self.prepared_for(catalog)
 
-    def _rows(self, catalog: ServingCatalog) -> tuple[tuple | None, np.ndarray, np.ndarray]:
+    def prepared_for(self, catalog: ServingCatalog) -> PreparedModel:
         prepared = self._prepared
-        if prepared[0] != catalog.fingerprint:
+        if prepared.fingerprint != catalog.fingerprint:
             with self._lock:
                 prepared = self._prepared
-                if prepared[0] != catalog.fingerprint:
-                    missing = [eid for eid in catalog.external_ids if eid not in self.index]
-                    if missing:
-                        self._extend(missing)
-                    row_index = np.array([self.index.get(eid, -1) for eid in catalog.external_ids], np.int64)
+                if prepared.fingerprint != catalog.fingerprint:
+                    trained = set(self.model.item_ids)
+                    missing = [eid for eid in catalog.external_ids if eid not in trained]
+                    model, index = self._with_items(missing) if missing else \
+                        (self.model, {item_id: i for i, item_id in enumerate(self.model.item_ids)})
+                    row_index = np.array([index.get(eid, -1) for eid in catalog.external_ids], np.int64)
                     known = np.flatnonzero(row_index >= 0)
                     cands = row_index[known]
                     # read-only and the same object for every request: the model recognises
@@ -91,13 +107,14 @@ class ModelRanker:
                     cands.flags.writeable = False
                     # the item side is cached once per catalog, not per request
                     if len(cands):
-                        self.model.prepare_candidates(cands)
-                    prepared = self._prepared = (catalog.fingerprint, known, cands)
+                        model.prepare_candidates(cands)
+                    prepared = self._prepared = PreparedModel(catalog.fingerprint, model, index, known, cands)
         return prepared
 
-    def user_context(self, ctx: CustomerContext, cart_ids: list[str], scenario: str) -> UserContext:
+    def user_context(self, prepared: PreparedModel, ctx: CustomerContext, cart_ids: list[str]) -> UserContext:
+        index = prepared.index
         # Histories are most recent first; the model reads them oldest first.
-        hist = [(self.index.get(h.external_id), h.weight) for h in reversed(ctx.history)]
+        hist = [(index.get(h.external_id), h.weight) for h in reversed(ctx.history)]
         hist = [(i, w) for i, w in hist if i is not None]
         n_tiers = self.model.net.tier_emb.num_embeddings
         return UserContext(
@@ -107,17 +124,19 @@ class ModelRanker:
             # the transfer model is trained with one generic scenario (0); the field is kept for a
             # model that learns per-page embeddings
             scenario=0,
-            cart=np.array([self.index[c] for c in cart_ids if c in self.index], np.int64),
+            cart=np.array([index[c] for c in cart_ids if c in index], np.int64),
         )
 
     def score(self, catalog: ServingCatalog, ctx: CustomerContext, *, cart_rows: list[int], scenario: str) -> np.ndarray:
-        _, known, cands = self._rows(catalog)
+        prepared = self.prepared_for(catalog)
+        known, cands = prepared.known, prepared.cands
         scores = np.full(len(catalog), -np.inf, np.float32)
         if len(cands):
-            user = self.user_context(ctx, [catalog.external_ids[r] for r in cart_rows], scenario)
+            user = self.user_context(prepared, ctx, [catalog.external_ids[r] for r in cart_rows])
             if len(cands) > RETRIEVAL_THRESHOLD:
-                pos, values = self.model.score_retrieved(user, cands, n_retrieve=RETRIEVAL_N, n_popular=RETRIEVAL_POPULAR)
+                pos, values = prepared.model.score_retrieved(user, cands, n_retrieve=RETRIEVAL_N,
+                                                             n_popular=RETRIEVAL_POPULAR)
                 scores[known[pos]] = values
             else:
-                scores[known] = self.model.score(user, cands)
+                scores[known] = prepared.model.score(user, cands)
         return scores

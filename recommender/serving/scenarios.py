@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core import signing
 from django.db.models import Q
 
+from recommender.ml.common.matrix import top_k, top_k_unordered
 from recommender.ml.data import EVENT_WEIGHTS
 from recommender.models import Item, RecommenderSettings
 
@@ -137,8 +138,7 @@ def _finish(
     if len(candidates) < k:
         candidates = np.flatnonzero(eligible)
     adjusted = rules_apply_scores(rules, catalog, scores, candidates, finite)  # aligned with candidates
-    top = np.argpartition(-adjusted, k - 1)[:k] if len(candidates) > k else np.arange(len(candidates))
-    top = top[np.lexsort((candidates[top], -adjusted[top]))]
+    top = top_k(adjusted, k)[0]  # ties by candidate position, i.e. by row
     score_of = dict(zip(candidates[top].tolist(), adjusted[top].tolist()))
     order, pinned = rules_apply_pins(rules, catalog, candidates[top].tolist(), eligible, k)
     missing = [row for row in order if row not in score_of]  # pinned from outside the candidates
@@ -437,7 +437,7 @@ def _mmr(catalog: ServingCatalog, scores: np.ndarray, eligible: np.ndarray, n: i
     if n <= 0 or not len(candidates):
         return []
     if len(candidates) > pool:
-        candidates = candidates[np.argpartition(-scores[candidates], pool - 1)[:pool]]
+        candidates = candidates[top_k_unordered(scores[candidates], pool)]
     rel = scores[candidates]
     span = rel.max() - rel.min()
     rel = (rel - rel.min()) / span if span > 0 else np.ones_like(rel)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from ..common.matrix import top_k_unordered
 from ..data import CHANNEL_CODES, EVENT_TYPES, InteractionData, RecData, UserContext
 
 SOURCES: tuple[str, ...] = (
@@ -61,7 +62,7 @@ def _top_k_rows(m: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
             continue
         v, c = m.data[a:b], m.indices[a:b]
         if b - a > k:
-            keep = np.argpartition(-v, k - 1)[:k]
+            keep = top_k_unordered(v, k)
             v, c = v[keep], c[keep]
         rows.append(np.full(len(c), r)), cols.append(c), vals.append(v)
     if not rows:

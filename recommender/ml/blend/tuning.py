@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..common.matrix import top_k_rows
 from ..data import InteractionData, RecData
 from ..evaluation.protocols import test_contexts
 from ..evaluation.splits import ProtocolSplit, cross_sell_split, intent_split
@@ -57,9 +58,7 @@ def ndcg_per_user(scores: np.ndarray, relevant: Sequence[np.ndarray], exclude: n
     """NDCG@k of each row of ``scores`` (users x targets) against target positions."""
     s = np.where(exclude, -np.inf, scores)
     k = min(k, s.shape[1])
-    top = np.argpartition(-s, k - 1, axis=1)[:, :k]
-    order = np.take_along_axis(s, top, axis=1).argsort(axis=1)[:, ::-1]
-    top = np.take_along_axis(top, order, axis=1)
+    top = top_k_rows(s, k)
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     out = np.zeros(len(s))
     for i, rel in enumerate(relevant):

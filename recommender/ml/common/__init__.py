@@ -1,7 +1,7 @@
 """Small pure helpers shared by the ML core: device choice, safe artifacts, matrix search."""
 from .artifacts import ArtifactError, load_artifact, save_artifact, tensors_digest
 from .device import select_device
-from .matrix import l2_normalize, top_k
+from .matrix import l2_normalize, top_k, top_k_rows, top_k_unordered
 
 __all__ = [
     "ArtifactError",
@@ -11,4 +11,6 @@ __all__ = [
     "select_device",
     "tensors_digest",
     "top_k",
+    "top_k_rows",
+    "top_k_unordered",
 ]

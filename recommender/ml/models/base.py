@@ -53,7 +53,7 @@ class Recommender(ABC):
         if exclude is not None and len(exclude):
             cands = cands[~np.isin(cands, np.asarray(exclude, dtype=np.int64))]
         scores = self.score(user, cands)
-        return cands[top_k_indices(scores, k)]
+        return cands[top_k(scores, k)[0]]
 
     def default_candidates(self) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} needs explicit candidates")
@@ -66,11 +66,6 @@ class Recommender(ABC):
     def load(cls, path: str | Path) -> "Recommender": ...
 
 
-def top_k_indices(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the k best scores, best first; ties broken by position (stable)."""
-    return top_k(scores, k)[0]
-
-
 def rank_many(scores: np.ndarray, candidates: np.ndarray, k: int) -> list[np.ndarray]:
     """Top-k candidate item indices per row of a (n_users, n_candidates) score matrix."""
-    return [candidates[top_k_indices(row, k)] for row in scores]
+    return [candidates[top_k(row, k)[0]] for row in scores]

@@ -14,6 +14,7 @@ from scipy import sparse
 
 from ..data import InteractionData, RecData, UserContext
 from ..common.artifacts import load_artifact, save_artifact
+from ..common.matrix import top_k
 from .base import Recommender
 
 # Tiny weight of the popularity prior used to break ties (e.g. an empty history) in the
@@ -319,8 +320,6 @@ class DotProductRetriever:
         self._cand_vecs = self.vectors[self.candidates]
 
     def retrieve(self, user: UserContext, n: int) -> np.ndarray:
-        from .base import top_k_indices
-
         h = user.history[(user.history < len(self.vectors))]
         h = h[self.mask[h]]
         pop = self.popularity[self.candidates] / max(1.0, self.popularity.max())
@@ -329,7 +328,7 @@ class DotProductRetriever:
         else:
             scores = self._cand_vecs @ self.vectors[h].mean(axis=0) + TIE_BREAK * pop
             scores = np.where(self.mask[self.candidates], scores, -1e9 + pop)
-        return self.candidates[top_k_indices(scores, n)]
+        return self.candidates[top_k(scores, n)[0]]
 
 
 BASELINES: dict[str, type[Recommender]] = {

@@ -6,6 +6,7 @@ and loading, and growing its item table for items added after training. The netw
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -226,18 +227,21 @@ def extend_catalog(
     attributes: np.ndarray,
     vectors: np.ndarray | None = None,
     vector_mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """Append items the model was not trained on, so they can be scored (and appear in histories).
+) -> tuple[XDeepFMRecommender, np.ndarray]:
+    """A copy of ``model`` that also knows items it was not trained on, and their indices.
 
     New items have no id embedding (they use the "unknown item" row, as cold items do in
     training): they are scored from their attributes and item vector alone. ``attributes``
-    are codes in the model's vocabularies (0 = unknown). Returns the new items' indices.
-    Used by serving when the catalog grows after training; the trained weights are unchanged.
+    are codes in the model's vocabularies (0 = unknown). The trained model is left untouched
+    (a request scoring with it meanwhile never sees half-grown tables); serving swaps the
+    copy in with the catalog snapshot it was built for.
     """
-    net = model.network()
     m = len(ids)
     if m == 0:
-        return np.zeros(0, np.int64)
+        return model, np.zeros(0, np.int64)
+    grown_model = copy.copy(model)
+    grown_model.net = net = copy.deepcopy(model.network())
+    grown_model._serving = None  # the copy builds its own single-user scorer
     n_old = net.n_items
     attributes = np.asarray(attributes, np.int64).reshape(m, net.n_attr)
     attr = np.concatenate([net.item_attr[:n_old].cpu().numpy(), attributes])
@@ -262,5 +266,6 @@ def extend_catalog(
     net.pad = net.n_items
     net.set_item_features(attr, vec, mask, known)
     net.set_item_prior(prior, float(net.prior_beta))
-    model.item_ids = list(model.item_ids) + [str(i) for i in ids]
-    return np.arange(n_old, n_old + m, dtype=np.int64)
+    net.eval()
+    grown_model.item_ids = list(model.item_ids) + [str(i) for i in ids]
+    return grown_model, np.arange(n_old, n_old + m, dtype=np.int64)

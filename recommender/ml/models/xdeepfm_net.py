@@ -16,7 +16,10 @@ Scoring is factorised: every CIN layer and the first DNN layer are split into a 
 that depends only on the user and a part that depends only on the item, so a
 customer's fields are computed once and broadcast over all candidates, and the work per
 (user, item) pair is a few small batched matmuls. This is the same function as the
-textbook CIN on the concatenated fields (see ``tests/ml/models``), just cheaper.
+textbook CIN on the concatenated fields (the tests in ``tests/ml/models`` hold that
+definition and check both of ``FactorizedCIN``'s layouts against it), just cheaper.
+``xdeepfm_scorer`` compiles the same algebra to numpy for one shopper at a time (serving);
+it reads this module's weights and is tested equal to ``pair_scores``.
 """
 from __future__ import annotations
 
@@ -105,18 +108,17 @@ class FactorizedCIN(nn.Module):
             pooled.append(x.sum(-1))
         return torch.cat(pooled, dim=-1)
 
-
-def cin_on_concatenated_fields(x0: torch.Tensor, weights: Sequence[torch.Tensor]) -> torch.Tensor:
-    """The textbook CIN on concatenated fields x0 (N, m, D) -> (N, sum H).
-
-    Used where each user meets one item (the row-aligned positives in training: factorising
-    saves nothing there), and by the tests as the definition the factorised CIN must equal."""
-    pooled, x = [], x0
-    for w in weights:
-        z = torch.einsum("ngd,njd->ngjd", x, x0)
-        x = torch.einsum("hgj,ngjd->nhd", w, z)
-        pooled.append(x.sum(-1))
-    return torch.cat(pooled, dim=-1)
+    def aligned(self, xu: torch.Tensor, xi: torch.Tensor) -> torch.Tensor:
+        """xu (N, mu, D), xi (N, mi, D) -> pooled features (N, sum(layers)) of the row-aligned
+        pairs (user n, item n): training's positives, where each user meets one item and
+        splitting user from item saves nothing. Same weights, same function as ``forward``."""
+        x0 = torch.cat([xu, xi], dim=1)  # (N, m, D)
+        pooled, x = [], x0
+        for w in self.weights:
+            v = torch.einsum("hgj,njd->nhgd", w, x0)  # Σ_j W_{h,g,j} X0_j
+            x = torch.einsum("ngd,nhgd->nhd", x, v)  # Σ_g X_g ∘ (...)
+            pooled.append(x.sum(-1))
+        return torch.cat(pooled, dim=-1)
 
 
 class XDeepFMNet(nn.Module):
@@ -298,7 +300,7 @@ class XDeepFMNet(nn.Module):
         """Scores of row-aligned pairs (user b, item b): (B,)."""
         out = self.bias + lin_i
         if len(self.cin.weights):
-            out = out + self.cin_out(cin_on_concatenated_fields(torch.cat([xu, xi], dim=1), list(self.cin.weights))).squeeze(-1)
+            out = out + self.cin_out(self.cin.aligned(xu, xi)).squeeze(-1)
         if self.dnn_user is not None:
             b = xu.shape[0]
             h = self.dnn_user(xu.reshape(b, -1)) + self.dnn_item(xi.reshape(b, -1))

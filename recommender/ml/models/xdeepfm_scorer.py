@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ..common.matrix import top_k_unordered
 from ..data import UserContext
 from ..search.ivf import MipsIndex
 
@@ -222,7 +223,7 @@ class SingleUserScorer:
         if self.retrieval_index is not None:
             top = self.retrieval_index.search(query, n - n_pop, self.retrieval_probes(n - n_pop))
         else:
-            top = top_k_positions(self.retrieval @ query, n - n_pop)
+            top = top_k_unordered(self.retrieval @ query, n - n_pop)
         return np.union1d(top, self.pop_order[:n_pop])
 
     def retrieval_probes(self, k: int) -> int:
@@ -320,25 +321,3 @@ def _chunked(block, n: int, chunk: int = 4096) -> np.ndarray:
     would take gigabytes at once."""
     return np.concatenate([_np(block(slice(i, i + chunk))) for i in range(0, n, chunk)]) if n else \
         _np(block(slice(0, 0)))
-
-
-def top_k_positions(values: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest values, unordered (ties broken arbitrarily).
-
-    A full partition of ~100k scores costs ~0.5 ms; a threshold from a strided sample first
-    cuts the array to a few thousand contenders. If the sample's threshold is too high
-    (fewer than k survive) the full partition answers."""
-    n = len(values)
-    if k <= 0:
-        return np.zeros(0, np.int64)
-    if k >= n:
-        return np.arange(n)
-    if n > 16 * k and n > 8192:
-        sample = values[::16]
-        # a rank with room for sampling noise: ~4x the expected count survives
-        rank = min(len(sample) - 1, 4 * (k // 16 + 8))
-        threshold = np.partition(sample, len(sample) - 1 - rank)[len(sample) - 1 - rank]
-        contenders = np.flatnonzero(values >= threshold)
-        if len(contenders) >= k:
-            return contenders[np.argpartition(-values[contenders], k - 1)[:k]]
-    return np.argpartition(-values, k - 1)[:k]

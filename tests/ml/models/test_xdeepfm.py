@@ -8,13 +8,24 @@ from safetensors.numpy import load_file
 from recommender.ml.data import UserContext
 from recommender.ml.common.artifacts import WEIGHTS_FILE, ArtifactError
 from recommender.ml.models.xdeepfm import XDeepFMRecommender
-from recommender.ml.models.xdeepfm_net import FactorizedCIN, UserBatch, cin_on_concatenated_fields
+from recommender.ml.models.xdeepfm_net import FactorizedCIN, UserBatch
 from recommender.ml.config import TrainConfig
 from recommender.ml.training.transfer import fit_transfer
 from tests.ml.models.toydata import toy_data
 
 SMALL = dict(embed_dim=8, cin_layers=[8, 6], dnn_layers=[16], batch_size=16, negatives=4, epochs_pretrain=2,
              epochs_finetune=3, max_pretrain_examples=200, min_finetune_examples=5, seed=0)
+
+
+def textbook_cin(x0: torch.Tensor, weights) -> torch.Tensor:
+    """The CIN as the xDeepFM paper defines it, on concatenated fields x0 (N, m, D):
+    X^k_h = Σ_{g,j} W^k_{h,g,j} X^{k-1}_g ∘ X^0_j, each layer sum-pooled over D."""
+    pooled, x = [], x0
+    for w in weights:
+        z = torch.einsum("ngd,njd->ngjd", x, x0)
+        x = torch.einsum("hgj,ngjd->nhd", w, z)
+        pooled.append(x.sum(-1))
+    return torch.cat(pooled, dim=-1)
 
 
 def test_factorized_cin_equals_textbook_cin():
@@ -25,8 +36,19 @@ def test_factorized_cin_equals_textbook_cin():
     assert fast.shape == (2, 7, 9)
     for b in range(2):
         x0 = torch.cat([xu[b].expand(7, 3, 6), xi], dim=1)
-        ref = cin_on_concatenated_fields(x0, list(cin.weights))
+        ref = textbook_cin(x0, list(cin.weights))
         torch.testing.assert_close(fast[b], ref, rtol=1e-4, atol=1e-5)
+
+
+def test_aligned_cin_equals_textbook_cin_and_the_pair_layout():
+    torch.manual_seed(1)
+    cin = FactorizedCIN(3, 2, [4, 5, 3])
+    xu, xi = torch.randn(7, 3, 6), torch.randn(7, 2, 6)
+    aligned = cin.aligned(xu, xi)
+    assert aligned.shape == (7, 12)
+    torch.testing.assert_close(aligned, textbook_cin(torch.cat([xu, xi], dim=1), list(cin.weights)), rtol=1e-4, atol=1e-5)
+    pairs = cin(xu, xi)  # every user against every item: its diagonal is the aligned pairs
+    torch.testing.assert_close(aligned, pairs[torch.arange(7), torch.arange(7)], rtol=1e-4, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

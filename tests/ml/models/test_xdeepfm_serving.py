@@ -83,11 +83,20 @@ def test_cache_is_invalidated_by_weight_updates_prior_and_catalog_growth():
     after = m.score(u, cands)
     assert not np.allclose(before, after)
     np.testing.assert_allclose(after, m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
-    new = extend_catalog(m, ["n1", "n2"], np.array([[1, 2, 3], [0, 0, 0]]), np.ones((2, 12), np.float32), np.array([True, False]))
+    trained = m.score(u, cands)
+    g, new = extend_catalog(m, ["n1", "n2"], np.array([[1, 2, 3], [0, 0, 0]]), np.ones((2, 12), np.float32),
+                            np.array([True, False]))
+    assert new.tolist() == [N_ITEMS, N_ITEMS + 1] and g.item_ids[-2:] == ["n1", "n2"]
     grown = np.arange(N_ITEMS + 2)
-    s = m.score(u, grown)
-    np.testing.assert_allclose(s, m.score_many([u], grown)[0], rtol=1e-5, atol=1e-5)
+    s = g.score(u, grown)
+    np.testing.assert_allclose(s, g.score_many([u], grown)[0], rtol=1e-5, atol=1e-5)
     assert s.shape == (N_ITEMS + 2,) and np.isfinite(s[new]).all()
+    np.testing.assert_allclose(s[:N_ITEMS], trained, rtol=1e-5, atol=1e-5)  # known items score as before
+    # the trained model is untouched: same table sizes, ids and scores
+    assert m.net.n_items == N_ITEMS and len(m.item_ids) == N_ITEMS
+    np.testing.assert_array_equal(m.score(u, cands), trained)
+    with pytest.raises(ValueError):
+        m.score(u, grown)
 
 
 def test_two_stage_scores_retrieved_items_exactly_and_keeps_the_most_popular():
@@ -140,20 +149,6 @@ def test_user_with_a_user_id_and_no_history_scores_like_the_batch_path():
     for u in [UserContext(user_idx=12), UserContext(user_idx=3, history=np.array([5, 5, 7]),
                                                     history_weight=np.array([0.25, 1.0, 0.5]), cart=np.array([9, 9]))]:
         np.testing.assert_allclose(m.score(u, cands), m.score_many([u], cands)[0], rtol=1e-5, atol=1e-5)
-
-
-def test_top_k_positions_equals_a_full_partition():
-    from recommender.ml.models.xdeepfm_scorer import top_k_positions
-
-    rng = np.random.default_rng(3)
-    for n, k in [(100_000, 300), (100_000, 1), (20_000, 5000), (50, 10), (10, 10), (10, 0)]:
-        values = rng.normal(size=n).astype(np.float32)
-        got = top_k_positions(values, k)
-        assert len(got) == min(k, n) and len(set(got.tolist())) == len(got)
-        assert set(got.tolist()) == set(np.argsort(-values)[:k].tolist())
-    skewed = np.zeros(100_000, np.float32)
-    skewed[:3] = 1.0  # the sampled threshold finds too few contenders: the full partition answers
-    assert set(top_k_positions(skewed, 300).tolist()) >= {0, 1, 2}
 
 
 def test_prior_is_saved_and_old_artifacts_load_without_it(tmp_path):
