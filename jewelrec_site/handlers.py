@@ -8,6 +8,7 @@ header, a failure in middleware. Django uses them only with DEBUG off, which is 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.views import defaults
 
@@ -52,7 +53,12 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api(request):
         return api_not_found(request)
-    return defaults.page_not_found(request, exception)
+    # Our views raise Http404 with a message naming what is missing ("No item #12"); the URL
+    # resolver's own message is for developers, so an unknown path gets a plain sentence.
+    message = None
+    if not isinstance(exception, Resolver404) and exception.args and isinstance(exception.args[0], str):
+        message = exception.args[0]
+    return render(request, "404.html", {"message": message, "request_path": request.path}, status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

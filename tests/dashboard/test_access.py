@@ -63,7 +63,8 @@ def test_inactive_staff_is_refused(staff_user):
     staff_user.save()
     client = Client()
     client.force_login(staff_user)
-    assert client.get(reverse("dashboard:jobs")).status_code == 302
+    response = client.get(reverse("dashboard:jobs"))
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
 
 
 @pytest.mark.django_db

@@ -167,4 +167,9 @@ def test_photo_upload_rejects_non_images_inline(staff_client, catalog):
 
 
 def test_item_detail_404(staff_client):
-    assert staff_client.get(reverse("dashboard:item_detail", args=[999])).status_code == 404
+    response = staff_client.get(reverse("dashboard:item_detail", args=[999]))
+    assert response.status_code == 404
+    assert "No item #999." in response.content.decode()  # names what is missing
+    unknown_page = staff_client.get("/no-such-page/")
+    assert unknown_page.status_code == 404 and "There is no page at <code>/no-such-page/</code>" in \
+        unknown_page.content.decode()
