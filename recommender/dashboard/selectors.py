@@ -22,7 +22,7 @@ from django.db.models.functions import Cast, Substr, TruncHour
 
 from recommender.events.rollup import JEWELRY_GROUP, event_daily_counts_refresh
 from recommender.models import ApiRequestLog, Event, EventDailyCount, Item, ItemImage, ItemVector, Job, ModelVersion
-from recommender.serving.catalog import catalog_fingerprint as serving_catalog_fingerprint
+from recommender.serving.catalog import catalog_fingerprint
 
 CACHE_SECONDS = 120
 MAX_CACHE_SECONDS = 24 * 3600
@@ -61,9 +61,9 @@ def events_fingerprint() -> tuple:
     return (Event.objects.aggregate(m=Max("id"))["m"], Item.objects.aggregate(m=Max("id"))["m"])
 
 
-def catalog_fingerprint() -> tuple:
+def catalog_and_events_fingerprint() -> tuple:
     """The catalog's own fingerprint (items, vectors, photos: ``serving.catalog``) and the events'."""
-    return (*events_fingerprint(), *serving_catalog_fingerprint())
+    return (*events_fingerprint(), *catalog_fingerprint())
 
 
 def vectors_fingerprint() -> tuple:
@@ -589,4 +589,4 @@ def rule_value_choices() -> dict[str, list[str]]:
             tags.update(t for t in row or [] if t)
         return {"type": types, "colour": colours, "tag": sorted(tags)}
 
-    return dashboard_cached("rule_value_choices", compute, seconds=600, fingerprint=catalog_fingerprint)
+    return dashboard_cached("rule_value_choices", compute, seconds=600, fingerprint=catalog_and_events_fingerprint)

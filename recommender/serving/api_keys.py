@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from recommender.models import ApiKey
 
+from .errors import DomainError
+
 VALID_SCOPES = {choice for choice, _ in ApiKey.Scope.choices}
 LAST_USED_GRANULARITY = timedelta(minutes=1)
 _KEY_CACHE_MAX = 1024  # storefront keys are few; bounded against floods of made-up prefixes
@@ -54,13 +56,14 @@ def _hash(secret: str) -> str:
 def api_key_create(*, name: str, scopes: list[str], user=None, expires_at: datetime | None = None) -> CreatedKey:
     name = (name or "").strip()
     if not name:
-        raise ValueError("A key needs a name.")
+        raise DomainError("A key needs a name.", field="name")
     scopes = sorted(set(scopes))
     unknown = set(scopes) - VALID_SCOPES
     if not scopes or unknown:
-        raise ValueError(f"Scopes must be a non-empty subset of {sorted(VALID_SCOPES)}; got {sorted(scopes)}.")
+        raise DomainError(f"Scopes must be a non-empty subset of {sorted(VALID_SCOPES)}; got {sorted(scopes)}.",
+                          field="scopes")
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValueError("The expiry must be in the future.")
+        raise DomainError("The expiry must be in the future.", field="expires_at")
     prefix = secrets.token_hex(4)
     while ApiKey.objects.filter(prefix=prefix).exists():
         prefix = secrets.token_hex(4)

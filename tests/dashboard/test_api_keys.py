@@ -103,3 +103,25 @@ def test_list_query_count_is_bounded(staff_client, staff_user, django_assert_max
     with django_assert_max_num_queries(4):
         html = staff_client.get(reverse("dashboard:api_keys")).content.decode()
     assert html.count("badge-active") == 25
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"name": " ", "scopes": ["read"]}, "name"),
+    ({"name": "Shop", "scopes": ["read", "admin"]}, "scopes"),
+    ({"name": "Shop", "scopes": ["read"], "expires_at": timezone.now() - timedelta(minutes=1)}, "expires_at"),
+])
+def test_a_refused_key_names_its_field_and_creates_nothing(kwargs, field):
+    from recommender.serving.errors import DomainError
+
+    with pytest.raises(DomainError) as exc:
+        api_key_create(**kwargs)
+    assert exc.value.field == field
+    assert not ApiKey.objects.exists()
+
+
+def test_the_shell_command_reports_a_refused_key():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="Scopes must be a non-empty subset"):
+        call_command("api_key", "create", "Shop", "--scopes", "root")
+    assert not ApiKey.objects.exists()

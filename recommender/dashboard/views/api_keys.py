@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from recommender.models import ApiKey
 from recommender.serving.api_keys import api_key_create, api_key_revoke, api_keys_list
+from recommender.serving.errors import DomainError
 
 from ..access import staff_required
 from ..forms import ApiKeyCreateForm
@@ -41,10 +42,8 @@ def api_key_new(request: HttpRequest) -> HttpResponse:
                 user=request.user,
                 expires_at=form.cleaned_data["expires_at"],
             )
-        except ValueError as exc:
-            message = str(exc)
-            field = "expires_at" if "expiry" in message else "scopes" if "Scopes" in message else "name"
-            form.add_error(field, message)
+        except DomainError as exc:
+            form.add_error(exc.field, exc.message)
         else:
             request.session[SESSION_SECRET_KEY] = {"id": created.key.pk, "secret": created.secret}
             return redirect("dashboard:api_key_created", key_id=created.key.pk)

@@ -61,7 +61,7 @@ def _top_items(request: HttpRequest) -> dict[str, Any]:
 
 
 def _coverage(request: HttpRequest) -> dict[str, Any]:
-    data = selectors.dashboard_cached("coverage", selectors.catalog_coverage, fingerprint=selectors.catalog_fingerprint)
+    data = selectors.dashboard_cached("coverage", selectors.catalog_coverage, fingerprint=selectors.catalog_and_events_fingerprint)
     return {
         "figure": figures.coverage_figure(data),
         "coverage": data,

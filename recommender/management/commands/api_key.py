@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from recommender.models import ApiKey
 from recommender.serving.api_keys import api_key_create, api_key_revoke, api_keys_list
+from recommender.serving.errors import DomainError
 
 
 class Command(BaseCommand):
@@ -23,8 +24,8 @@ class Command(BaseCommand):
         if action == "create":
             try:
                 created = api_key_create(name=opts["name"], scopes=opts["scopes"].split(","))
-            except ValueError as exc:
-                raise CommandError(str(exc)) from exc
+            except DomainError as exc:
+                raise CommandError(exc.message) from exc
             self.stdout.write(f"Created key '{created.key.name}' with scopes {created.key.scopes}.")
             self.stdout.write("Secret (shown once, store it now):")
             self.stdout.write(created.secret)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..data import DatasetTooSmall
-from ..common.device import select_device as common_select_device
+from ..common.device import select_device
 from ..config import ConfigError, TrainConfig
 from ..models.xdeepfm import XDeepFMRecommender
 from ..models.xdeepfm_net import UserBatch
@@ -49,10 +49,10 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def select_device(preference: str = "auto") -> torch.device:
+def training_device(preference: str = "auto") -> torch.device:
     """The one device rule (``ml.common.device``); an absent accelerator is a config error here."""
     try:
-        return common_select_device(preference)
+        return select_device(preference)
     except RuntimeError as exc:
         raise ConfigError(str(exc), field="device") from exc
 
@@ -123,7 +123,7 @@ class Trainer:
         self.config = config
         self.on_epoch = on_epoch
         self.on_batch = on_batch
-        self.device = select_device(config.device)
+        self.device = training_device(config.device)
 
     def run(
         self,

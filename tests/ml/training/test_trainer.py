@@ -6,7 +6,7 @@ import torch
 from recommender.ml.data import DatasetTooSmall
 from recommender.ml.models.xdeepfm import XDeepFMRecommender
 from recommender.ml.config import ConfigError, TrainConfig
-from recommender.ml.training.trainer import TrainingDiverged, select_device
+from recommender.ml.training.trainer import TrainingDiverged, training_device
 from recommender.ml.training.transfer import fit_transfer, source_examples, target_examples
 from tests.ml.models.toydata import toy_data
 
@@ -44,9 +44,9 @@ def test_config_from_dict_rejects_unknown_keys_and_round_trips():
 
 def test_device_is_cpu_without_cuda():
     if not torch.cuda.is_available():
-        assert select_device("auto").type == "cpu"
+        assert training_device("auto").type == "cpu"
         with pytest.raises(ConfigError, match="CUDA is not available"):
-            select_device("cuda")
+            training_device("cuda")
 
 
 def test_examples_have_the_cross_sell_shape():
