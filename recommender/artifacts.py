@@ -34,3 +34,8 @@ def fusion_root() -> Path:
 def image_adapter_root() -> Path:
     """Trained jewelry image adapters, and the pointer to the current one."""
     return artifact_root() / "image-adapter"
+
+
+def ann_root() -> Path:
+    """Nearest-neighbour indexes over catalogue vectors, one folder per vectors' digest."""
+    return artifact_root() / "ann"

@@ -17,10 +17,11 @@ import numpy as np
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from recommender.ml.search.ivf import IvfIndex
+from recommender.ml.search.ann import AnnIndex
 from recommender.models import Event, Item, ItemImage, ItemVector
 
 from .housekeeping import Housekeeper, housekeeper
+from .similarity_index import similarity_index_load_or_build
 
 REFRESH_SECONDS = 5.0
 # Above this many items, per-request similarity runs on a 64-d projection of the item
@@ -76,9 +77,10 @@ class ServingCatalog:
     # L2-normalised vectors used for per-request similarity: the full vectors for a normal
     # catalog, a 64-d PCA projection for a large one (see LARGE_CATALOG).
     fast_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    # For a large catalog, an IVF index over ``fast_vectors``: per-request similarity then
-    # scans only the cells near the customer's items instead of every row.
-    similarity_index: IvfIndex | None = None
+    # For a large catalog, a nearest-neighbour index over ``fast_vectors`` (faiss HNSW, loaded
+    # from its file when another process built it): per-request similarity then compares only
+    # the items nearest the customer's, instead of every row.
+    similarity_index: AnnIndex | None = None
     # log-popularity scaled to [0, 1], computed once per snapshot instead of per request.
     popularity_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     type_names: frozenset[str] = frozenset()  # the canonical types present, to validate filters
@@ -214,7 +216,7 @@ def catalog_build() -> ServingCatalog:
     catalog.items_built_at = catalog.built_at
     catalog.fast_vectors = _fast_vectors(vectors, has_vector)
     if len(item_pk) > LARGE_CATALOG and has_vector.any():
-        catalog.similarity_index = IvfIndex.build(catalog.fast_vectors, np.flatnonzero(has_vector))
+        catalog.similarity_index = similarity_index_load_or_build(catalog.fast_vectors, np.flatnonzero(has_vector))
     catalog.popularity_score = _scaled(np.log1p(pop))
     catalog.type_names = frozenset(catalog.types.tolist())
     catalog.co_buy_types = _co_buy_types(item_pk)

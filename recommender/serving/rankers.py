@@ -23,15 +23,17 @@ class Ranker(Protocol):
 
 
 MAX_SIMILARITY_ANCHORS = 8
-# Cells probed per anchor in a large catalog's similarity index (see ServingCatalog).
-SIMILARITY_PROBES = 8
+# Neighbours read per anchor from a large catalog's similarity index (see ServingCatalog):
+# the top of a home list blends similarity with popularity, and an item outside an anchor's
+# 100 nearest scores too little similarity to reach it.
+SIMILARITY_NEIGHBOURS = 100
 
 
 def history_similarity(catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int]) -> np.ndarray:
     """Max cosine between each catalog item and the customer's jewelry history / cart items.
 
-    In a large catalog only the items near the anchors (the index's probed cells) are
-    compared; the rest count as dissimilar (0), which is what they would almost all be.
+    In a large catalog only each anchor's nearest items (the index's answer) are compared;
+    the rest count as dissimilar (0), which is what they would almost all be.
     """
     vectors = catalog.fast_vectors
     if vectors.shape[1] == 0:
@@ -44,9 +46,9 @@ def history_similarity(catalog: ServingCatalog, ctx: CustomerContext, cart_rows:
     anchors = vectors[rows]
     if catalog.similarity_index is not None:
         out = np.zeros(len(catalog), np.float32)
-        near, sims = catalog.similarity_index.max_similarity(anchors, n_probe=SIMILARITY_PROBES)
+        near, sims = catalog.similarity_index.max_similarity(anchors, k=SIMILARITY_NEIGHBOURS)
         out[near] = sims
-        out[rows] = 1.0  # an anchor is its own nearest item, whichever cell it is in
+        out[rows] = 1.0  # an anchor is its own nearest item, whatever the index found
         return out
     # (anchors x n) then max over the few anchor rows: a row-wise max over a (n x 8) matrix
     # is several times slower.

@@ -149,6 +149,49 @@ def test_large_catalog_personalises_through_the_index(large_catalog):
     assert len(necklaces.items) == 5 and all(i.type == "Necklace" for i in necklaces.items)
 
 
+def test_the_similarity_index_is_built_once_saved_and_loaded_by_the_next_build(large_catalog):
+    from recommender.artifacts import ann_root
+
+    first = serving_catalog()
+    folder = ann_root() / first.similarity_index.key
+    assert (folder / "index.faiss").is_file()
+    written = (folder / "index.faiss").stat().st_mtime_ns
+    serving_catalog_invalidate()
+    second = serving_catalog()
+    assert second.similarity_index is not first.similarity_index  # a new snapshot...
+    assert second.similarity_index.key == first.similarity_index.key  # ...of the same vectors,
+    assert (folder / "index.faiss").stat().st_mtime_ns == written  # read from the file, not rebuilt
+
+
+def test_a_corrupt_index_file_is_refused_and_the_running_snapshot_kept(large_catalog, caplog, monkeypatch):
+    from recommender.artifacts import ann_root
+    from recommender.ml.search.ann import AnnIndexError
+
+    served = serving_catalog()
+    folder = ann_root() / served.similarity_index.key
+    data = bytearray((folder / "index.faiss").read_bytes())
+    data[100] ^= 0xFF
+    (folder / "index.faiss").write_bytes(bytes(data))
+    # a fresh process (or a rebuild after an invalidation) refuses to build its snapshot
+    serving_catalog_invalidate()
+    with pytest.raises(AnnIndexError, match="index.faiss is corrupt"):
+        serving_catalog()
+    assert "refusing the nearest-neighbour index" in caplog.text and str(folder) in caplog.text
+    # a running process whose rebuild meets the file keeps serving the snapshot it has
+    holder = catalog_mod._holder
+    holder._catalog = served
+    monkeypatch.setattr(catalog_mod, "FULL_REBUILD_SECONDS", -1.0)  # the refresh must rebuild
+    with pytest.raises(AnnIndexError):
+        holder._refresh_in_background()
+    assert holder._catalog is served
+    # deleting the folder lets the next build make the index again
+    import shutil
+
+    shutil.rmtree(folder)
+    serving_catalog_invalidate()
+    assert serving_catalog().similarity_index.key == served.similarity_index.key
+
+
 def test_catalog_masks_are_cached_and_read_only(large_catalog):
     catalog = serving_catalog()
     rings = catalog.mask("type", "ring")

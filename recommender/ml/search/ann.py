@@ -1,0 +1,168 @@
+"""Approximate nearest neighbours over unit vectors, through faiss (HNSW, inner product).
+
+Replaces the hand-written IVF for serving's per-request similarity (the shopper's recent
+items against a large catalogue). faiss was chosen by measurement (``bench/ann_choice.py``,
+``docs/benchmarks.md``): against hnswlib and usearch at the same graph size it gave the same
+recall@10 with the lowest query time, and it is maintained and packaged for every platform.
+
+An index is a pure function of its vectors, so it is keyed by their digest
+(``vectors_digest``) and saved once beside that key: every web worker, and every restart,
+loads the file instead of spending seconds building the graph. ``load`` checks the key, the
+file's own digest and its shape before trusting a byte of it, and raises ``AnnIndexError``
+(with the path and what was wrong) otherwise: a damaged index is refused, never served.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ANN_FORMAT = "jewelrec.ann/1"
+INDEX_FILE = "index.faiss"
+ROWS_FILE = "rows.npy"
+META_FILE = "meta.json"
+# Graph degree and search breadth: recall@10 >= 0.99 on catalogue-like vectors at 100k x 64
+# (bench/ann_choice.py) at ~0.1 ms a query. efSearch grows with k (it must be >= k).
+HNSW_M = 16
+EF_CONSTRUCTION = 100
+EF_SEARCH = 64
+
+
+class AnnIndexError(Exception):
+    """An index file is missing, damaged or belongs to other vectors."""
+
+
+def _faiss():
+    import faiss  # noqa: PLC0415 - a C++ extension: loaded by the processes that search only
+
+    return faiss
+
+
+def vectors_digest(vectors: np.ndarray, rows: np.ndarray) -> str:
+    """The key of the index over ``vectors[rows]``: changes when any indexed vector does."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{ANN_FORMAT}|{vectors.shape}|{HNSW_M}|{EF_CONSTRUCTION}|".encode())
+    h.update(np.ascontiguousarray(rows, np.int64).tobytes())
+    h.update(np.ascontiguousarray(vectors, np.float32).tobytes())
+    return h.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class AnnIndex:
+    def __init__(self, index, rows: np.ndarray, key: str = "") -> None:
+        self.index = index  # faiss IndexHNSWFlat; its ids are positions in ``rows``
+        self.rows = rows  # catalogue row of each indexed vector
+        self.key = key
+        self.dim = int(index.d)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def build(cls, vectors: np.ndarray, rows: np.ndarray | None = None, *, threads: int | None = None) -> "AnnIndex":
+        """An HNSW graph over ``vectors[rows]`` (all rows by default); vectors are unit rows."""
+        vectors = np.asarray(vectors, np.float32)
+        rows = np.arange(len(vectors), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+        if vectors.ndim != 2 or len(rows) == 0:
+            raise ValueError("cannot build an index over no rows")
+        faiss = _faiss()
+        index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = EF_CONSTRUCTION
+        before = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(threads or os.cpu_count() or 1)  # a build is off the request path
+        try:
+            index.add(np.ascontiguousarray(vectors[rows]))
+        finally:
+            faiss.omp_set_num_threads(before)
+        index.hnsw.efSearch = EF_SEARCH
+        return cls(index, rows, vectors_digest(vectors, rows))
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, similarities), each (queries, k): every query's ``k`` nearest indexed rows,
+        best first; -1 / -inf pad a row when fewer than ``k`` are indexed."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+        k = max(1, min(int(k), len(self.rows)))
+        params = _faiss().SearchParametersHNSW()
+        params.efSearch = max(EF_SEARCH, k)
+        sims, ids = self.index.search(queries, k, params=params)
+        found = ids >= 0
+        return np.where(found, self.rows[np.maximum(ids, 0)], -1), np.where(found, sims, -np.inf).astype(np.float32)
+
+    def max_similarity(self, anchors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, similarity): the union of each anchor's ``k`` nearest rows and, for each, its
+        largest cosine with any anchor that found it (serving's "like what you looked at")."""
+        rows, sims = self.search(anchors, k)
+        rows, sims = rows.ravel(), sims.ravel()
+        keep = rows >= 0
+        rows, sims = rows[keep], sims[keep]
+        order = np.lexsort((-sims, rows))  # by row, best similarity first within a row
+        rows, sims = rows[order], sims[order]
+        first = np.ones(len(rows), bool)
+        first[1:] = rows[1:] != rows[:-1]
+        return rows[first], sims[first]
+
+    def save(self, directory: str | os.PathLike) -> Path:
+        """Write the index, its rows and a meta.json with the key and the file's digest into
+        ``directory``, atomically: a reader sees the whole folder or none of it."""
+        target = Path(directory)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            _faiss().write_index(self.index, str(tmp / INDEX_FILE))
+            np.save(tmp / ROWS_FILE, self.rows, allow_pickle=False)
+            meta = {"format": ANN_FORMAT, "key": self.key, "dim": self.dim, "count": len(self.rows),
+                    "index_digest": _file_digest(tmp / INDEX_FILE), "rows_digest": _file_digest(tmp / ROWS_FILE)}
+            (tmp / META_FILE).write_text(json.dumps(meta))
+            try:
+                os.rename(tmp, target)
+            except OSError:  # another process saved the same key first: theirs is as good
+                if not (target / META_FILE).exists():
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, key: str | None = None) -> "AnnIndex":
+        """The index saved in ``directory``; with ``key``, it must be the index of those vectors.
+        Raises ``AnnIndexError`` naming the folder and the fault if anything does not check."""
+        d = Path(directory)
+        try:
+            meta = json.loads((d / META_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise AnnIndexError(f"{d}: unreadable {META_FILE} ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != ANN_FORMAT:
+            raise AnnIndexError(f"{d}: not an ANN index (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        if key is not None and meta.get("key") != key:
+            raise AnnIndexError(f"{d}: index of other vectors (key {meta.get('key')!r}, expected {key!r})")
+        for name, field in ((INDEX_FILE, "index_digest"), (ROWS_FILE, "rows_digest")):
+            path = d / name
+            if not path.is_file():
+                raise AnnIndexError(f"{d}: {name} is missing")
+            if _file_digest(path) != meta.get(field):
+                raise AnnIndexError(f"{d}: {name} is corrupt (its digest does not match {META_FILE})")
+        faiss = _faiss()
+        try:
+            index = faiss.read_index(str(d / INDEX_FILE))
+            rows = np.load(d / ROWS_FILE, allow_pickle=False)
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise AnnIndexError(f"{d}: cannot read the index ({exc})") from exc
+        if index.ntotal != meta.get("count") or len(rows) != index.ntotal or index.d != meta.get("dim"):
+            raise AnnIndexError(f"{d}: index holds {index.ntotal} x {index.d}, meta.json says "
+                                f"{meta.get('count')} x {meta.get('dim')} ({len(rows)} rows)")
+        index.hnsw.efSearch = EF_SEARCH
+        return cls(index, rows.astype(np.int64, copy=False), meta.get("key", ""))
