@@ -34,11 +34,11 @@ def similarity_index_load_or_build(vectors: np.ndarray, rows: np.ndarray) -> Ann
             logger.error("refusing the nearest-neighbour index: %s; keeping the current catalogue snapshot "
                          "(delete %s to rebuild it)", exc, folder)
             raise
-    index = AnnIndex.build(vectors, rows)
-    index.save(folder)
+    built = AnnIndex.build(vectors, rows)
+    built.save(folder)
     _prune(keep=folder.name)
-    logger.info("built the nearest-neighbour index %s (%d vectors)", folder, len(index))
-    return index
+    logger.info("built the nearest-neighbour index %s (%d vectors)", folder, len(built))
+    return AnnIndex.load(folder, key)  # mapped from the file like every other process's copy
 
 
 def _prune(keep: str) -> None:

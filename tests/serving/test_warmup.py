@@ -51,3 +51,51 @@ def test_the_gunicorn_hook_keeps_the_worker_alive_while_it_warms(monkeypatch):
     worker = Worker()
     conf.post_worker_init(worker)  # returns once warm
     assert worker.notified >= 2  # heartbeats while the build ran: the master does not kill it
+
+
+@pytest.mark.django_db(transaction=True)  # a connection inside a test's transaction never closes
+def test_warming_before_the_fork_leaves_no_thread_connection_or_collectable_work_behind(shop, settings):
+    import gc
+
+    from recommender.serving.housekeeping import housekeeper
+
+    settings.JEWELREC_BACKGROUND_REFRESH = True
+    serving_catalog_invalidate()
+    try:
+        timings = warmup.serving_warm_before_fork()
+        assert "catalog" in timings and catalog_mod._holder._catalog is not None
+        assert housekeeper._thread is None  # a worker starts its own; the master must not refresh
+        assert connection.connection is None  # no socket shared by the forked workers
+        assert gc.get_freeze_count() > 0  # the shared objects stay out of the workers' collections
+    finally:
+        housekeeper.stop()
+        gc.unfreeze()
+
+
+def test_the_master_refuses_to_start_on_a_refused_index_file(monkeypatch):
+    from recommender.ml.search.ann import AnnIndexError
+
+    spec = importlib.util.spec_from_file_location("gunicorn_conf", django_settings.BASE_DIR / "gunicorn.conf.py")
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+
+    def refused():
+        raise AnnIndexError("/x/ann/abc: index.faiss is corrupt (its digest does not match meta.json)")
+
+    monkeypatch.setattr(warmup, "serving_warm_before_fork", refused)
+    lines = []
+
+    class Server:
+        class cfg:
+            preload_app = True
+
+        class log:
+            @staticmethod
+            def error(msg, *a):
+                lines.append(msg % a)
+
+    with pytest.raises(SystemExit):
+        conf.when_ready(Server())
+    assert lines == ["refusing to start: /x/ann/abc: index.faiss is corrupt (its digest does not match meta.json)"]
+    Server.cfg.preload_app = False
+    conf.when_ready(Server())  # without preload each worker warms itself: nothing to do here

@@ -7,7 +7,8 @@ recall@10 with the lowest query time, and it is maintained and packaged for ever
 
 An index is a pure function of its vectors, so it is keyed by their digest
 (``vectors_digest``) and saved once beside that key: every web worker, and every restart,
-loads the file instead of spending seconds building the graph. ``load`` checks the key, the
+loads the file instead of spending seconds building the graph; the vectors inside it are
+memory-mapped, so all of them share one copy. ``load`` checks the key, the
 file's own digest and its shape before trusting a byte of it, and raises ``AnnIndexError``
 (with the path and what was wrong) otherwise: a damaged index is refused, never served.
 """
@@ -157,12 +158,16 @@ class AnnIndex:
                 raise AnnIndexError(f"{d}: {name} is corrupt (its digest does not match {META_FILE})")
         faiss = _faiss()
         try:
-            index = faiss.read_index(str(d / INDEX_FILE))
-            rows = np.load(d / ROWS_FILE, allow_pickle=False)
+            # The vectors stay in the file, mapped: every process that loads this index shares
+            # one copy of them in the page cache (the graph's links are read into memory).
+            index = faiss.read_index(str(d / INDEX_FILE), faiss.IO_FLAG_MMAP_IFC)
+            rows = np.load(d / ROWS_FILE, allow_pickle=False, mmap_mode="r")
         except (RuntimeError, ValueError, OSError) as exc:
             raise AnnIndexError(f"{d}: cannot read the index ({exc})") from exc
         if index.ntotal != meta.get("count") or len(rows) != index.ntotal or index.d != meta.get("dim"):
             raise AnnIndexError(f"{d}: index holds {index.ntotal} x {index.d}, meta.json says "
                                 f"{meta.get('count')} x {meta.get('dim')} ({len(rows)} rows)")
         index.hnsw.efSearch = EF_SEARCH
-        return cls(index, rows.astype(np.int64, copy=False), meta.get("key", ""))
+        if rows.dtype != np.int64:
+            raise AnnIndexError(f"{d}: rows are {rows.dtype}, not int64")
+        return cls(index, rows, meta.get("key", ""))
