@@ -69,6 +69,9 @@ def main() -> None:
     p.add_argument("--dims", type=int, nargs="+", default=[64, 512])
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--k", type=int, default=10)
+    p.add_argument("--libs", nargs="+", default=["exact", "ivf", "faiss-hnsw", "faiss-ivf", "hnswlib", "usearch"],
+                   help="which to measure (growth runs: exact faiss-hnsw)")
+    p.add_argument("--hnsw-m", type=int, nargs="+", default=[16, 32])
     args = p.parse_args()
     import faiss
     import hnswlib
@@ -91,20 +94,23 @@ def main() -> None:
             found, p50, p99 = timed_queries(fn, q)
             rows.append((name, build_s, recall(found, truth), p50, p99, size_mb))
 
-        report("exact (numpy matmul + argpartition)", 0.0,
-               lambda v: np.argpartition(-(x @ v), k - 1)[:k], x.nbytes / 1e6)
+        if "exact" in args.libs:
+            report("exact (numpy matmul + argpartition)", 0.0,
+                   lambda v: np.argpartition(-(x @ v), k - 1)[:k], x.nbytes / 1e6)
 
         t = time.perf_counter()
-        ivf = IvfIndex.build(x)
+        ivf = IvfIndex.build(x) if "ivf" in args.libs else None
         build = time.perf_counter() - t
 
         def ivf_q(v):
             r, s = ivf.max_similarity(v[None], n_probe=8)
             return r[np.argpartition(-s, k - 1)[:k]]
-        report(f"hand-written IVF ({ivf.n_cells} cells, 8 probes)", build, ivf_q,
-               (ivf.sorted_vectors.nbytes + ivf.order.nbytes) / 1e6)
+        if ivf is not None:
+            report(f"hand-written IVF ({ivf.n_cells} cells, 8 probes)", build, ivf_q,
+                   (ivf.sorted_vectors.nbytes + ivf.order.nbytes) / 1e6)
 
-        for m, ef in ((16, 64), (32, 64), (32, 128)):
+        for m, ef in [(m, ef) for m, ef in ((16, 64), (32, 64), (32, 128)) if m in args.hnsw_m
+                      and "faiss-hnsw" in args.libs]:
             faiss.omp_set_num_threads(cores)
             t = time.perf_counter()
             fi = faiss.IndexHNSWFlat(d, m, faiss.METRIC_INNER_PRODUCT)
@@ -118,21 +124,22 @@ def main() -> None:
                 size = os.path.getsize(f.name) / 1e6
             report(f"faiss HNSWFlat M={m} ef={ef}", build, lambda v: fi.search(v[None], k)[1][0], size)
 
-        faiss.omp_set_num_threads(cores)
-        nlist = int(2 * np.sqrt(len(x)))
-        t = time.perf_counter()
-        quant = faiss.IndexFlatIP(d)
-        fivf = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
-        fivf.train(x[np.random.default_rng(0).choice(len(x), min(len(x), 50 * nlist), replace=False)])
-        fivf.add(x)
-        build = time.perf_counter() - t
-        faiss.omp_set_num_threads(1)
-        for probes in (8, 16):
-            fivf.nprobe = probes
-            report(f"faiss IVFFlat nlist={nlist} nprobe={probes}", build, lambda v: fivf.search(v[None], k)[1][0],
-                   x.nbytes / 1e6)
+        if "faiss-ivf" in args.libs:
+            faiss.omp_set_num_threads(cores)
+            nlist = int(2 * np.sqrt(len(x)))
+            t = time.perf_counter()
+            quant = faiss.IndexFlatIP(d)
+            fivf = faiss.IndexIVFFlat(quant, d, nlist, faiss.METRIC_INNER_PRODUCT)
+            fivf.train(x[np.random.default_rng(0).choice(len(x), min(len(x), 50 * nlist), replace=False)])
+            fivf.add(x)
+            build = time.perf_counter() - t
+            faiss.omp_set_num_threads(1)
+            for probes in (8, 16):
+                fivf.nprobe = probes
+                report(f"faiss IVFFlat nlist={nlist} nprobe={probes}", build,
+                       lambda v: fivf.search(v[None], k)[1][0], x.nbytes / 1e6)
 
-        for m, ef in ((16, 64), (32, 64)):
+        for m, ef in [(m, ef) for m, ef in ((16, 64), (32, 64)) if m in args.hnsw_m and "hnswlib" in args.libs]:
             t = time.perf_counter()
             hi = hnswlib.Index(space="ip", dim=d)
             hi.init_index(max_elements=len(x), ef_construction=100, M=m)
@@ -145,7 +152,7 @@ def main() -> None:
                 size = os.path.getsize(f.name) / 1e6
             report(f"hnswlib M={m} ef={ef}", build, lambda v: hi.knn_query(v, k)[0][0], size)
 
-        for m, ef in ((16, 64), (32, 64)):
+        for m, ef in [(m, ef) for m, ef in ((16, 64), (32, 64)) if m in args.hnsw_m and "usearch" in args.libs]:
             t = time.perf_counter()
             ui = UIndex(ndim=d, metric="ip", dtype="f32", connectivity=m, expansion_add=100, expansion_search=ef)
             ui.add(np.arange(len(x)), x, threads=cores)

@@ -25,8 +25,9 @@ class Ranker(Protocol):
 MAX_SIMILARITY_ANCHORS = 8
 # Neighbours read per anchor from a large catalog's similarity index (see ServingCatalog):
 # the top of a home list blends similarity with popularity, and an item outside an anchor's
-# 100 nearest scores too little similarity to reach it.
-SIMILARITY_NEIGHBOURS = 100
+# 50 nearest scores too little similarity to reach it. At 100k items 8 anchors cost 0.9 ms
+# (k=100: 1.6 ms; the former IVF 0.9 ms; an exact 64-d scan 6.5 ms; docs/benchmarks.md).
+SIMILARITY_NEIGHBOURS = 50
 
 
 def history_similarity(catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int]) -> np.ndarray:
