@@ -24,7 +24,7 @@ from .catalog import ServingCatalog, canonical_type, serving_catalog
 from .customers import CustomerContext, customer_context
 from .errors import DomainError, NotEntitledError, NotFoundError
 from .model_store import active_ranker
-from .rankers import PopularityContentRanker, Ranker
+from .rankers import PopularityContentRanker, Ranker, similar_scores
 from .results import RecommendationResult, RecommendedItem
 from .rules import rules_active, rules_apply_exclusions, rules_apply_pins, rules_apply_scores
 from .snapshots import ProcessSnapshot, snapshot_on_change
@@ -291,8 +291,7 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
             + catalog.mask("colour", (anchor.colour or "").lower()) * 0.05
             + catalog.mask("material", (anchor.material or "~").lower()) * 0.05)
     if row is not None and catalog.has_vector[row]:
-        scores = catalog.vectors @ catalog.vectors[row] + attr
-        scores[~catalog.has_vector] = -1.0 + attr[~catalog.has_vector]
+        scores = similar_scores(catalog, row, eligible, k) + attr
     else:
         scores = attr + 0.01 * np.log1p(catalog.popularity)
     return _finish("similar", catalog, ctx, scores, eligible, k, ranker_version=catalog.vector_version or "attributes",

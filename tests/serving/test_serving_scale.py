@@ -192,6 +192,26 @@ def test_a_corrupt_index_file_is_refused_and_the_running_snapshot_kept(large_cat
     assert serving_catalog().similarity_index.key == served.similarity_index.key
 
 
+def test_similar_items_through_the_index_match_the_exact_scan(large_catalog):
+    catalog = serving_catalog()
+    index = catalog.similarity_index
+    asks = [scenarios.Request(k=10), scenarios.Request(k=5, product_type="necklace")]
+
+    def answers():
+        return [[i.id for i in scenarios.recommend_similar("L0002", req).items] for req in asks]
+
+    through_index = answers()
+    catalog.similarity_index = None  # the small-catalog path: every row compared
+    try:
+        exact = answers()
+    finally:
+        catalog.similarity_index = index
+    assert through_index == exact
+    assert all(int(i[1:]) % 6 == 2 for i in through_index[0])  # L0002's own cluster (rings)
+    # no neighbour is a necklace: the filtered ask fell back to every row, and found necklaces
+    assert len(through_index[1]) == 5 and all(int(i[1:]) % 2 == 1 for i in through_index[1])
+
+
 def test_catalog_masks_are_cached_and_read_only(large_catalog):
     catalog = serving_catalog()
     rings = catalog.mask("type", "ring")
