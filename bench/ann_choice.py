@@ -86,7 +86,7 @@ def main() -> None:
         x = synthetic_vectors(args.items, d)
         rng = np.random.default_rng(1)
         q = x[rng.choice(len(x), args.queries, replace=False)] + 0.05 * rng.standard_normal((args.queries, d)).astype(np.float32) / np.sqrt(d)
-        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)  # float64 would upcast x per query
         truth = exact_top(x, q, k)
         rows = []
 
