@@ -125,8 +125,10 @@ def open_loop(port, secret, reqs, rate, duration, *, connections=32, procs=2, we
     per = max(1, connections // procs)
     interval = per * procs / rate
     cpu0 = al.process_cpu(list(web_pids))
-    t0 = time.perf_counter() + 0.2
-    with mp.get_context("fork").Pool(procs) as pool:
+    t0 = time.perf_counter() + 1.0  # time for the load processes to start: sends are scheduled from t0
+    # forkserver, not fork: a fork of this process (pool and load threads of earlier runs) once
+    # left a load process waiting forever on a lock copied in its held state
+    with mp.get_context("forkserver").Pool(procs) as pool:
         parts = pool.map(_load_process, [(port, secret, reqs, per, duration, i, interval, t0) for i in range(procs)])
     samples = sorted(x for part in parts for x in part)
     web_cpu = al.process_cpu(list(web_pids)) - cpu0
