@@ -1,5 +1,8 @@
 """Inverted-file (IVF) candidate index: k-means cells over unit vectors.
 
+The catalogue's similarity index is faiss now (``ann.py``, chosen by recall@10 beside speed in
+``bench/ann_choice.py``); these cells remain the retrieval stage of ``MipsIndex`` below.
+
 Serving needs, per request, the catalog items close to a handful of anchor vectors (the
 customer's recent items). A full scan of a 100k-row matrix costs milliseconds of memory
 traffic per request; this index scans only the rows in the few cells whose centroids are
