@@ -6,6 +6,7 @@
     python bench/serving_load.py kill     --rate 100              # SIGKILL a worker under load: what failed
     python bench/serving_load.py deps                             # where a home request's time goes, in-process
     python bench/serving_load.py growth   --sizes 10000 100000    # build time, memory, home/similar p99 per size
+    python bench/serving_load.py corrupt  --rate 50 --duration 30 # a damaged index file: fresh start, running server
 
 Every subcommand uses the database of ``bench/api_latency.py`` (``--db``, ``--items``: created
 and filled there on first use; ``growth`` prepares one per size), gunicorn with the production
@@ -370,6 +371,62 @@ def cmd_kill(args):
           f"p99 {pct(sorted(s[1] for s in after), 99):.1f} ms")
 
 
+def cmd_corrupt(args):
+    """The index file damaged (one byte flipped; restored afterwards): a fresh server must refuse
+    to start; a running one, whose next rebuild meets the file, must keep serving."""
+    import shutil
+
+    env, secret, _ = prepare(args)
+    folders = [p for p in (Path(env["JEWELREC_VAR_DIR"]) / "artifacts" / "ann").iterdir() if not p.name.startswith(".")]
+    if not folders:
+        raise SystemExit("no saved index: run another subcommand first")
+    folder = max(folders, key=lambda p: p.stat().st_mtime)
+    backup = folder.with_name(".backup-" + folder.name)
+    shutil.rmtree(backup, ignore_errors=True)
+    shutil.copytree(folder, backup)
+
+    def damage():
+        data = bytearray((folder / "index.faiss").read_bytes())
+        data[len(data) // 3] ^= 0xFF
+        (folder / "index.faiss").write_bytes(bytes(data))
+
+    def restore():
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(backup, folder)
+
+    try:
+        damage()
+        server = Server(env, args.port, 2, Path(env["JEWELREC_VAR_DIR"]) / "corrupt-start.log")
+        try:
+            code = server.proc.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            code = None
+            server.stop()
+        refusal = [ln for ln in server.log.read_text().splitlines() if "refusing to start" in ln]
+        print(f"fresh start on a damaged index: exit code {code} after {time.perf_counter() - server.started:.1f} s; "
+              f"workers booted: {server.log.read_text().count('Booting worker')}; log: {refusal[0] if refusal else None}")
+        restore()
+        server = _serve(args, env, secret, workers=2)
+        try:
+            damage()
+            # a catalogue change: every worker's housekeeping rebuilds its snapshot and meets the file
+            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", args.db, "-qc",
+                            "UPDATE recommender_item SET updated_at = now() WHERE id = (SELECT min(id) FROM recommender_item)"],
+                           check=True, capture_output=True)
+            r = open_loop(server.port, secret, endpoint_requests("home", args.customers, args.items), args.rate,
+                          args.duration)
+            alive = len(server.workers())
+        finally:
+            server.stop()
+        refusals = server.log.read_text().count("refusing the nearest-neighbour index")
+        print(f"running server, index damaged + a catalogue change, home at {args.rate}/s for {args.duration:g} s: "
+              f"{r['n']} requests, {r['errors']} errors, p99 {r['p99']:.1f} ms; workers alive {alive}; "
+              f"{refusals} refusal log lines (each worker retries its rebuild every 5 s)")
+    finally:
+        restore()
+        shutil.rmtree(backup, ignore_errors=True)
+
+
 DEPS_PROBE = r"""
 import json, statistics, sys, time
 import django
@@ -453,7 +510,7 @@ def cmd_growth(args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("command", choices=["memory", "rates", "capacity", "kill", "deps", "growth"])
+    p.add_argument("command", choices=["memory", "rates", "capacity", "kill", "deps", "growth", "corrupt"])
     p.add_argument("--items", type=int, default=100_000)
     p.add_argument("--customers", type=int, default=2_000)
     p.add_argument("--db", default="jewelrec_bench")
@@ -474,7 +531,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server (finally blocks) when stopped
     header(args)
     {"memory": cmd_memory, "rates": cmd_rates, "capacity": cmd_capacity, "kill": cmd_kill, "deps": cmd_deps,
-     "growth": cmd_growth}[args.command](args)
+     "growth": cmd_growth, "corrupt": cmd_corrupt}[args.command](args)
 
 
 if __name__ == "__main__":
