@@ -36,6 +36,8 @@ MAX_AGE_SECONDS = 300.0
 # ``updated_at`` (an import running while an item is edited) leaves max(updated_at) and the
 # counts as they were; so would a write that bypasses ``updated_at`` (raw SQL).
 FULL_REBUILD_SECONDS = 1800.0
+# The longest pause between retries of a background rebuild that keeps failing.
+MAX_RETRY_SECONDS = 300.0
 NEW_ITEM_DAYS = 30
 
 _TYPE_ALIASES = {"earrings": "earring"}
@@ -358,6 +360,8 @@ class _CatalogHolder:
         self._catalog: ServingCatalog | None = None
         self._checked_at = 0.0
         self._lock = threading.Lock()
+        self._failures = 0  # background rebuilds failed in a row
+        self._retry_at = 0.0  # no background rebuild before this (monotonic) time
         self._keeper = keeper
         keeper.register(f"catalog-{id(self)}", self._refresh_in_background, lambda: REFRESH_SECONDS)
 
@@ -391,14 +395,26 @@ class _CatalogHolder:
         self._checked_at = time.monotonic()
 
     def _refresh_in_background(self) -> None:
+        """A rebuild that fails (a refused index file, the database down) is retried after a
+        doubling pause, up to ``MAX_RETRY_SECONDS``, not every ``REFRESH_SECONDS``: a failing
+        build at 100k items still holds the GIL for seconds, stalling the worker's requests."""
+        if time.monotonic() < self._retry_at:
+            return
         with self._lock:
             if self._catalog is not None:  # after an invalidation the next reader builds
-                self._refresh_locked()
+                try:
+                    self._refresh_locked()
+                except Exception:
+                    self._failures += 1
+                    self._retry_at = time.monotonic() + min(MAX_RETRY_SECONDS, REFRESH_SECONDS * 2 ** self._failures)
+                    raise
+                self._failures = 0
 
     def invalidate(self) -> None:
         with self._lock:
             self._checked_at = 0.0
             self._catalog = None
+            self._failures, self._retry_at = 0, 0.0
 
 
 _holder = _CatalogHolder()

@@ -1,6 +1,7 @@
 """What keeps a storefront request cheap: cached configuration, one customer query, and the
 large-catalog similarity index; each must stay exactly as correct as the slow path."""
 import gc
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -184,6 +185,14 @@ def test_a_corrupt_index_file_is_refused_and_the_running_snapshot_kept(large_cat
     with pytest.raises(AnnIndexError):
         holder._refresh_in_background()
     assert holder._catalog is served
+    # and does not retry the failing build at every tick: the next one waits (10 s, then 20 s...)
+    assert holder._retry_at - time.monotonic() > 9.0
+    holder._refresh_in_background()  # within the pause: nothing tried, nothing raised
+    assert holder._catalog is served
+    holder._retry_at = 0.0
+    with pytest.raises(AnnIndexError):
+        holder._refresh_in_background()
+    assert holder._failures == 2 and holder._retry_at - time.monotonic() > 19.0
     # deleting the folder lets the next build make the index again
     import shutil
 
