@@ -421,7 +421,7 @@ def cmd_corrupt(args):
         refusals = server.log.read_text().count("refusing the nearest-neighbour index")
         print(f"running server, index damaged + a catalogue change, home at {args.rate}/s for {args.duration:g} s: "
               f"{r['n']} requests, {r['errors']} errors, p99 {r['p99']:.1f} ms; workers alive {alive}; "
-              f"{refusals} refusal log lines (each worker retries its rebuild every 5 s)")
+              f"{refusals} refusal log lines (a worker retries its rebuild after 10 s, 20 s, ... up to 5 min)")
     finally:
         restore()
         shutil.rmtree(backup, ignore_errors=True)
