@@ -7,7 +7,8 @@ Vectors are drawn to look like fused item vectors: unit vectors around a few hun
 "product" directions (colour/type/style families) with per-item noise, so neighbours are
 meaningful (uniform random unit vectors have no neighbours worth finding). Queries are
 catalogue items with a little noise, as serving's anchors (the shopper's own items) are.
-Every library runs single-threaded at query time (a web worker runs one BLAS/torch thread);
+Only faiss is a requirement of the app; the comparison also needs ``pip install hnswlib==0.8.0
+usearch==2.26.6`` (usearch pulls numkong). Every library runs single-threaded at query time (a web worker runs one BLAS/torch thread);
 the build uses all cores. Recall@10: share of the exact top 10 (inner product) found.
 """
 from __future__ import annotations
