@@ -36,3 +36,14 @@ def tiers(db):
     from recommender.catalog.services import tiers_ensure
 
     return tiers_ensure()
+
+
+@pytest.fixture(autouse=True)
+def _impressions_buffer():
+    """Impressions buffered by one test's requests must not be written inside the next test's
+    transaction (they would name experiments and customers that test never had)."""
+    from recommender.impressions.log import impressions_buffer_clear
+
+    impressions_buffer_clear()
+    yield
+    impressions_buffer_clear()

@@ -183,6 +183,11 @@ CELERY_BEAT_SCHEDULE = {
     # The heuristic blend (served while no trained version is active) reads fresh statistics.
     "heuristic-blend-refresh": {"task": "recommender.tasks.maintenance.heuristic_blend_refresh_task",
                                 "schedule": 24 * 3600.0},
+    # Late-written impressions matched to their events, then the live metrics rolled up.
+    "impression-metrics-refresh": {"task": "recommender.tasks.maintenance.impression_metrics_refresh_task",
+                                   "schedule": 60.0},
+    # Raw impressions older than JEWELREC_IMPRESSION_RETENTION_DAYS go; the daily figures stay.
+    "impressions-prune": {"task": "recommender.tasks.maintenance.impressions_prune_task", "schedule": 24 * 3600.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -261,6 +266,11 @@ JEWELREC_BACKGROUND_REFRESH = os.environ.get("JEWELREC_BACKGROUND_REFRESH", "1")
 JEWELREC_SERVING_CONFIG_SECONDS = float(os.environ.get("JEWELREC_SERVING_CONFIG_SECONDS", "2"))
 # How long a process reuses an API key's row (hash, scopes, expiry, revocation); a key revoked
 # in another process stops working within this many seconds (recommender/serving/api_keys.py).
+# Impressions and attribution (docs/api.md, "Recommendation ids and attribution").
+JEWELREC_IMPRESSIONS = env_bool("JEWELREC_IMPRESSIONS", True)
+JEWELREC_ATTRIBUTION_WINDOW_HOURS = float(os.environ.get("JEWELREC_ATTRIBUTION_WINDOW_HOURS", "24"))
+JEWELREC_ATTRIBUTION_PENDING_SECONDS = float(os.environ.get("JEWELREC_ATTRIBUTION_PENDING_SECONDS", "120"))
+JEWELREC_IMPRESSION_RETENTION_DAYS = int(os.environ.get("JEWELREC_IMPRESSION_RETENTION_DAYS", "90"))
 JEWELREC_API_KEY_CACHE_SECONDS = float(os.environ.get("JEWELREC_API_KEY_CACHE_SECONDS", "5"))
 
 LOGGING = {

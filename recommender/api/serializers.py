@@ -243,7 +243,8 @@ class EventsInputSerializer(serializers.Serializer):
             'An event: {"event_id"?: string (1-128, not blank; makes re-sending idempotent), "customer_id": string '
             '(1-128), "item_id": string (1-64, a catalog item), "type": "view" | "favorite" | "add_to_cart" | '
             '"purchase", "timestamp": ISO 8601 (1970 to a day from now), "price"?: number or numeric string '
-            '(0 <= price < 1,000,000), "channel"?: string (up to 32)}. Each is judged on its own.')),
+            '(0 <= price < 1,000,000), "channel"?: string (up to 32), "recommendation_id"?: string (the '
+            'request_id of the answer that showed the item: credits the event to it)}. Each is judged on its own.')),
         min_length=1, max_length=1000)
 
 
@@ -268,7 +269,10 @@ class RecommendationOutputSerializer(serializers.Serializer):
     model_version = serializers.CharField()
     personalised = serializers.BooleanField()
     customer_known = serializers.BooleanField()
-    request_id = serializers.CharField()
+    request_id = serializers.CharField(
+        min_length=32, max_length=32,
+        help_text="This answer's id (32 hex digits). Send it back as an event's `recommendation_id` when the "
+                  "shopper views, carts or buys an item shown here: the event is then credited to this answer.")
 
 
 class FeedOutputSerializer(RecommendationOutputSerializer):
@@ -284,11 +288,25 @@ class AssistantOutputSerializer(RecommendationOutputSerializer):
     intent = serializers.CharField()
 
 
+class AttributionResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["attributed", "pending", "skipped"])
+    recommendation_id = serializers.CharField(allow_null=True)
+    method = serializers.ChoiceField(choices=["explicit", "window"], allow_null=True)
+    position = serializers.IntegerField(allow_null=True, help_text="The item's 1-based position in that answer.")
+    code = serializers.CharField(allow_null=True, help_text=(
+        "Why it was skipped: unknown_recommendation_id, foreign_recommendation_id, item_not_shown, "
+        "not_attributed_type."))
+    message = serializers.CharField(allow_blank=True)
+
+
 class EventResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     event_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=["created", "duplicate", "error"])
     error = serializers.DictField(allow_null=True)
+    attribution = AttributionResultSerializer(allow_null=True, help_text=(
+        "For a stored event sent with a recommendation_id, or credited by customer and item within the "
+        "attribution window; null otherwise."))
 
 
 class EventsOutputSerializer(serializers.Serializer):
@@ -312,7 +330,8 @@ def render_event_outcomes(outcomes) -> dict:
     """The events endpoint's answer: counts, then each event's outcome in the one error shape."""
     results = [
         {"index": o.index, "event_id": o.event_id, "status": o.status,
-         "error": error_body(o.code, o.message, o.field or None)["error"] if o.status == "error" else None}
+         "error": error_body(o.code, o.message, o.field or None)["error"] if o.status == "error" else None,
+         "attribution": o.attribution}
         for o in outcomes
     ]
     counts = {k: sum(1 for r in results if r["status"] == k) for k in ("created", "duplicate", "error")}

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommender.events.services import events_ingest
+from recommender.impressions.log import impression_record
 from recommender.serving import scenarios
 from recommender.serving.errors import DomainError, NotFoundError, PayloadTooLargeError
 from recommender.serving.request_log import api_request_record
@@ -70,6 +71,12 @@ class StorefrontView(APIView):
         return serializer.validated_data
 
 
+def _shown(result, data: dict) -> dict:
+    """The answer's JSON, after noting what it showed (buffered; written off the request path)."""
+    impression_record(result, data.get("customer_id"))
+    return s.render_result(result)
+
+
 def _req(data: dict) -> scenarios.Request:
     return scenarios.Request(customer_id=data.get("customer_id"), k=data.get("k", 10), product_type=data.get("type"),
                              channel=data.get("channel"))
@@ -81,7 +88,8 @@ class HomeView(StorefrontView):
     @extend_schema(parameters=[s.HomeQuerySerializer], responses=_documented(s.RecommendationOutputSerializer, 404),
                    summary="Homepage and category-page personalisation")
     def get(self, request):
-        return Response(s.render_result(scenarios.recommend_home(_req(self.query(s.HomeQuerySerializer)))))
+        data = self.query(s.HomeQuerySerializer)
+        return Response(_shown(scenarios.recommend_home(_req(data)), data))
 
 
 class CrossSellView(StorefrontView):
@@ -91,7 +99,7 @@ class CrossSellView(StorefrontView):
                    summary="Complementary jewelry for a cart or order")
     def post(self, request):
         data = self.body(s.CrossSellInputSerializer)
-        return Response(s.render_result(scenarios.recommend_cross_sell(_req(data), data["items"])))
+        return Response(_shown(scenarios.recommend_cross_sell(_req(data), data["items"]), data))
 
 
 class MemberExclusiveView(StorefrontView):
@@ -100,7 +108,8 @@ class MemberExclusiveView(StorefrontView):
     @extend_schema(parameters=[s.CustomerQuerySerializer], responses=_documented(s.RecommendationOutputSerializer, 404),
                    summary="Items reserved for the customer's membership tier and below")
     def get(self, request):
-        return Response(s.render_result(scenarios.recommend_member_exclusive(_req(self.query(s.CustomerQuerySerializer)))))
+        data = self.query(s.CustomerQuerySerializer)
+        return Response(_shown(scenarios.recommend_member_exclusive(_req(data)), data))
 
 
 class FeedView(StorefrontView):
@@ -112,7 +121,7 @@ class FeedView(StorefrontView):
         data = self.query(s.FeedQuerySerializer)
         req = scenarios.Request(customer_id=data.get("customer_id"), product_type=data.get("type"),
                                 channel=data.get("channel"))
-        return Response(s.render_result(scenarios.feed_page(req, data["page_size"], data.get("cursor"))))
+        return Response(_shown(scenarios.feed_page(req, data["page_size"], data.get("cursor")), data))
 
 
 class SimilarView(StorefrontView):
@@ -125,7 +134,7 @@ class SimilarView(StorefrontView):
         if not s.is_valid_id(item_id):
             # No catalog id has control characters (PostgreSQL could not even compare one with NUL).
             raise NotFoundError(f"Unknown item id '{item_id[:ID_ECHO]}'.", field="id", code="unknown_item")
-        return Response(s.render_result(scenarios.recommend_similar(item_id, _req(data), same_type=data["same_type"])))
+        return Response(_shown(scenarios.recommend_similar(item_id, _req(data), same_type=data["same_type"]), data))
 
 
 class SearchView(StorefrontView):
@@ -135,8 +144,8 @@ class SearchView(StorefrontView):
                    summary="Natural-language search (English, Chinese or mixed; styles, materials, negation)")
     def post(self, request):
         data = self.body(s.SearchInputSerializer)
-        return Response(s.render_result(search_text(data["query"], _req(data), price_min=data.get("price_min"),
-                                                    price_max=data.get("price_max"))))
+        return Response(_shown(search_text(data["query"], _req(data), price_min=data.get("price_min"),
+                                           price_max=data.get("price_max")), data))
 
 
 class ImageSearchView(StorefrontView):
@@ -149,7 +158,7 @@ class ImageSearchView(StorefrontView):
         data = self.query(s.ImageSearchQuerySerializer)
         upload = s.ImageSearchInputSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
-        return Response(s.render_result(search_image(upload.validated_data["image"], _req(data))))
+        return Response(_shown(search_image(upload.validated_data["image"], _req(data)), data))
 
 
 class AssistantView(StorefrontView):
@@ -160,7 +169,7 @@ class AssistantView(StorefrontView):
     def post(self, request):
         data = self.body(s.AssistantInputSerializer)
         result = assistant_answer(data["message"], _req(data), item_id=data.get("item_id"))
-        return Response(s.render_result(result))
+        return Response(_shown(result, data))
 
 
 class EventsView(StorefrontView):

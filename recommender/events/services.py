@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from recommender.catalog.services import tiers_ensure
+from recommender.impressions.attribution import AttributionRequest, events_attribute
 from recommender.ml.data import CHANNEL_CODES
 from recommender.models import Customer, Event, Item
 from recommender.serving.customers import customer_context_invalidate
@@ -58,6 +59,8 @@ class EventResult:
     field: str = ""
     id: int | None = None
     code: str = ""  # set for errors: why this event was rejected
+    # for stored events with a recommendation_id or a window match: attributed, pending or skipped (and why)
+    attribution: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,6 +75,7 @@ class CleanEvent:
     price: Decimal | None
     channel: str
     event_id: str | None
+    recommendation_id: str | None = None
 
 
 # --- field parsing (shared with the file importer) --------------------------------------------
@@ -197,6 +201,8 @@ def event_clean(raw: dict[str, Any], *, blank_event_id_is_absent: bool = True) -
         timestamp=parse_timestamp(raw.get("timestamp")),
         price=parse_event_price(raw.get("price")),
         channel=parse_channel(raw.get("channel")),
+        recommendation_id=parse_identifier(raw.get("recommendation_id"), "recommendation_id", max_length=64,
+                                           required=False),
     )
 
 
@@ -342,6 +348,7 @@ def events_ingest(batch: list[dict[str, Any]]) -> list[EventResult]:
             for index, e in cleaned.items()
         }
         _insert_events(rows, cleaned, results)
+        _attribute(rows, cleaned, results)
         # Batch duplicates point at the stored original; a conflict with an event of this batch
         # that ended up not stored is no conflict with anything stored, but it stays reported.
         for result in results:
@@ -350,6 +357,19 @@ def events_ingest(batch: list[dict[str, Any]]) -> list[EventResult]:
                 if first and first.id:
                     result.id = first.id
     return [r for r in results if r is not None]
+
+
+def _attribute(rows: dict[int, Event], cleaned: dict[int, CleanEvent], results: list[EventResult | None]) -> None:
+    """Credit the events stored now (never a duplicate: it was credited when first stored)."""
+    created = [i for i, r in rows.items() if results[i] is not None and results[i].status == "created"]
+    requests = [AttributionRequest(rows[i].pk, cleaned[i].customer_id, cleaned[i].item_id, cleaned[i].event_type,
+                                   cleaned[i].timestamp, cleaned[i].price, cleaned[i].recommendation_id)
+                for i in created]
+    outcomes = events_attribute(requests)
+    for i in created:
+        outcome = outcomes.get(rows[i].pk)
+        if outcome is not None:
+            results[i].attribution = outcome.as_dict()
 
 
 def _insert_events(rows: dict[int, Event], cleaned: dict[int, CleanEvent], results: list[EventResult | None]) -> None:

@@ -2,6 +2,15 @@
 from .catalog import Customer, Item, ItemImage, MembershipTier
 from .embeddings import EncoderOutput, ItemVector
 from .events import Event, EventDailyCount, EventRollupState
+from .impressions import (
+    Attribution,
+    AttributionPending,
+    Experiment,
+    ExperimentArm,
+    Impression,
+    ImpressionDailyMetric,
+    ImpressionRollupState,
+)
 from .jobs import Job
 from .search import SearchSynonym
 from .serving import ApiKey, ApiRequestLog, MerchandisingRule
@@ -9,12 +18,19 @@ from .training import ModelVersion, PromotionEvent, RecommenderSettings
 
 __all__ = [
     "ApiKey",
+    "Attribution",
+    "AttributionPending",
     "ApiRequestLog",
     "Customer",
     "EncoderOutput",
     "Event",
     "EventDailyCount",
     "EventRollupState",
+    "Experiment",
+    "ExperimentArm",
+    "Impression",
+    "ImpressionDailyMetric",
+    "ImpressionRollupState",
     "Item",
     "ItemImage",
     "ItemVector",

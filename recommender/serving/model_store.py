@@ -105,6 +105,26 @@ class _ModelHolder:
                 self._named.popitem(last=False)
         return ranker
 
+    def heuristic(self) -> Ranker | None:
+        """The published heuristic blend, whether or not a trained version is active (an A/B
+        arm); cached with the named versions under its pointer's name."""
+        pointer = pointer_read(heuristic_root())
+        if not pointer:
+            return None
+        key = f"heuristic:{pointer['name']}"
+        with self._lock:
+            if key in self._named:
+                self._named.move_to_end(key)
+                return self._named[key]
+            if self._active_id == key and self._active is not None:
+                return self._active
+        ranker = BlendRanker.load(pointer["name"], pointer["path"])
+        with self._lock:
+            self._named[key] = ranker
+            while len(self._named) > MAX_CACHED_VERSIONS:
+                self._named.popitem(last=False)
+        return ranker
+
     def reset(self) -> None:
         with self._lock:
             self._active, self._active_id, self._checked_at = None, None, 0.0
@@ -135,6 +155,11 @@ def active_ranker(version_name: str | None = None) -> Ranker | None:
             raise NotFoundError(f"Unknown or unfinished model version '{version_name}'.", field="model_version")
         return ranker
     return _holder.active()
+
+
+def heuristic_ranker() -> Ranker | None:
+    """The heuristic blend's ranker (an A/B arm against trained versions); None before it is built."""
+    return _holder.heuristic()
 
 
 def model_store_reset() -> None:

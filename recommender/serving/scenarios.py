@@ -22,6 +22,7 @@ from recommender.models import Item, RecommenderSettings
 from . import reasons as reason_mod
 from .catalog import ServingCatalog, canonical_type, serving_catalog
 from .customers import CustomerContext, customer_context
+from .experiments import Route, experiment_route
 from .errors import DomainError, NotEntitledError, NotFoundError
 from .model_store import active_ranker
 from .rankers import PopularityContentRanker, Ranker, similar_scores
@@ -110,8 +111,20 @@ def eligibility(
     return mask
 
 
-def _ranker(model_version: str | None) -> Ranker:
-    return active_ranker(model_version) or PopularityContentRanker()
+def _ranker(req: Request, scenario: str) -> tuple[Ranker, Route | None]:
+    """The ranker answering: the version the preview asked for, else the customer's arm of the
+    scenario's running experiment, else the active version (or popularity before any)."""
+    if not req.model_version:
+        route = experiment_route(scenario, req.customer_id)
+        if route is not None:
+            return route.ranker, route
+    return active_ranker(req.model_version) or PopularityContentRanker(), None
+
+
+def _routed(result: RecommendationResult, route: Route | None) -> RecommendationResult:
+    if route is not None:
+        result.experiment_id, result.arm = route.experiment_id, route.arm
+    return result
 
 
 def _finish(
@@ -194,10 +207,10 @@ def recommend_home(req: Request) -> RecommendationResult:
     catalog = serving_catalog()
     ctx = _context(req)
     eligible = eligibility(catalog, ctx, product_type=req.product_type)
-    ranker = _ranker(req.model_version)
+    ranker, route = _ranker(req, "home")
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="home")
-    return _finish("home", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
-                   personalised=_personalised(ctx), ranker=ranker)
+    return _routed(_finish("home", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
+                           personalised=_personalised(ctx), ranker=ranker), route)
 
 
 def recommend_cross_sell(req: Request, item_ids: list[str]) -> RecommendationResult:
@@ -217,11 +230,12 @@ def recommend_cross_sell(req: Request, item_ids: list[str]) -> RecommendationRes
     cart_rows = catalog.rows_for(item_ids)
     cart_context = _cart_context(item_ids)
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=cart_rows)
-    ranker = _ranker(req.model_version)
+    ranker, route = _ranker(req, "cross_sell")
     shopper = _with_cart_history(ctx, cart_context)
     scores = ranker.score(catalog, shopper, cart_rows=cart_rows, scenario="cross_sell")
-    return _finish("cross_sell", catalog, shopper, scores, eligible, k, ranker_version=ranker.version,
-                   personalised=True, reason_context={"cart": cart_context}, ranker=ranker, cart_rows=cart_rows)
+    return _routed(_finish("cross_sell", catalog, shopper, scores, eligible, k, ranker_version=ranker.version,
+                           personalised=True, reason_context={"cart": cart_context}, ranker=ranker,
+                           cart_rows=cart_rows), route)
 
 
 def _cart_context(item_ids: list[str]) -> list[dict]:
@@ -261,10 +275,10 @@ def recommend_member_exclusive(req: Request, *, as_tier: tuple[int, str] | None 
                                field="customer_id")
     catalog = serving_catalog()
     eligible = eligibility(catalog, ctx, product_type=req.product_type) & (catalog.tier_rank >= 1)
-    ranker = _ranker(req.model_version)
+    ranker, route = _ranker(req, "member_exclusive")
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="member_exclusive")
-    return _finish("member_exclusive", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
-                   personalised=_personalised(ctx), extras={"tier": ctx.tier_code}, ranker=ranker)
+    return _routed(_finish("member_exclusive", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
+                           personalised=_personalised(ctx), extras={"tier": ctx.tier_code}, ranker=ranker), route)
 
 
 def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) -> RecommendationResult:
@@ -375,7 +389,7 @@ def feed_page(req: Request, page_size: int, cursor: str | None) -> Recommendatio
     ctx = _context(req)
     seen_rows = [catalog.pk_row[pk] for pk in state["ranked"] if pk in catalog.pk_row]
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=seen_rows)
-    ranker = _ranker(req.model_version)
+    ranker, route = _ranker(req, "feed")
     scores = ranker.score(catalog, ctx, cart_rows=[], scenario="feed")
     rules = rules_active("feed")
     rules_apply_exclusions(rules, catalog, eligible)
@@ -402,10 +416,10 @@ def feed_page(req: Request, page_size: int, cursor: str | None) -> Recommendatio
     items = [_item(catalog, row, float(adjusted[row]), texts[i]) for i, row in enumerate(page_rows)]
     next_cursor = None if remaining <= 0 or not page_rows else _encode_cursor(
         req, {"seed": state["seed"], "page": state["page"] + 1, "ranked": ranked, "tail_after": tail_after})
-    return RecommendationResult(
+    return _routed(RecommendationResult(
         scenario="feed", items=items, model_version=ranker.version, personalised=_personalised(ctx),
         customer_known=ctx.known, extras={"next_cursor": next_cursor, "page": state["page"]},
-    )
+    ), route)
 
 
 def _feed_ranked_rows(catalog: ServingCatalog, state: dict, rules, adjusted: np.ndarray, eligible: np.ndarray,

@@ -379,7 +379,7 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
             pool = rows[np.argsort(-relevance, kind="stable")[:PERSONAL_POOL]]
             filtered = np.zeros_like(filtered)
             filtered[pool] = True
-        model_scores = _ranker(req.model_version).score(catalog, ctx, cart_rows=[], scenario="search")
+        model_scores = _ranker(req, "search")[0].score(catalog, ctx, cart_rows=[], scenario="search")
         values = model_scores[pool].astype(np.float64)
         finite = np.isfinite(values)  # a two-stage ranker scores only what it retrieved
         values = np.where(finite, values, values[finite].min() if finite.any() else 0.0)

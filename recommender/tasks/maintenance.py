@@ -27,3 +27,20 @@ def heuristic_blend_refresh_task() -> dict:
     from recommender.training.heuristic import heuristic_blend_refresh
 
     return heuristic_blend_refresh()
+
+
+@shared_task(name="recommender.tasks.maintenance.impression_metrics_refresh_task")
+def impression_metrics_refresh_task() -> dict:
+    """Match late-written recommendation ids, then roll the live metrics up; beat runs it every
+    minute. Idempotent: a second run finds nothing new."""
+    from recommender.impressions.services import impression_metrics_update
+
+    return impression_metrics_update()
+
+
+@shared_task(name="recommender.tasks.maintenance.impressions_prune_task")
+def impressions_prune_task() -> int:
+    """Delete raw impressions past the retention period (their daily figures stay)."""
+    from recommender.impressions.services import impressions_prune_expired
+
+    return impressions_prune_expired()

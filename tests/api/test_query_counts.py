@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from recommender.impressions import log as impression_log
 from recommender.models import Customer, Event, Item
 from recommender.serving import request_log
 
@@ -27,9 +28,13 @@ def _no_traffic_flush_in_the_measured_request(monkeypatch):
     request_log._buffer.clear()
     monkeypatch.setattr(request_log, "_last_flush", time.monotonic())
     monkeypatch.setattr(request_log, "FLUSH_SECONDS", 3600.0)
+    # the same for the impressions buffer (its flush is one bulk insert: tests/impressions)
+    monkeypatch.setattr(impression_log, "_last_flush", time.monotonic())
+    monkeypatch.setattr(impression_log, "FLUSH_SECONDS", 3600.0)
 
-# api key lookup, customer + tier, history, recommender settings, active rules
-RECOMMENDATION_QUERIES = 5
+# api key lookup, customer + tier, history, recommender settings, active rules, running experiments
+# (the last three are process snapshots in production, read per request here: tests set their age to 0)
+RECOMMENDATION_QUERIES = 6
 
 
 def _history(customer: Customer, n: int) -> None:

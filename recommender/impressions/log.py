@@ -1,0 +1,88 @@
+"""Impression logging: what every storefront answer showed, written in batches off the request path.
+
+A request only appends a tuple to an in-process buffer (microseconds). The process's
+housekeeping thread writes the buffer every ``FLUSH_SECONDS`` with one bulk insert; without
+the thread, the request that finds a flush due does it. Events that send a recommendation id
+back before its impression is written are matched later (``attribution``), so nothing depends
+on the flush having happened.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from recommender.models import Impression
+from recommender.serving.housekeeping import housekeeper
+from recommender.serving.results import RecommendationResult
+
+logger = logging.getLogger(__name__)
+FLUSH_SECONDS = 1.0
+# Beyond this many waiting rows (the database down for a while) the oldest are dropped: the
+# storefront must not run out of memory for its statistics.
+MAX_BUFFERED = 200_000
+BATCH = 1000
+
+_lock = threading.Lock()
+_buffer: list[tuple] = []
+_last_flush = time.monotonic()
+
+
+def impression_record(result: RecommendationResult, customer_id: str | None) -> None:
+    """Remember what ``result`` showed; cheap enough for every storefront request."""
+    if not getattr(settings, "JEWELREC_IMPRESSIONS", True):
+        return
+    row = (result.request_id, result.scenario, result.model_version, result.experiment_id, result.arm,
+           customer_id or "", [item.id for item in result.items], timezone.now())
+    with _lock:
+        _buffer.append(row)
+        if len(_buffer) > MAX_BUFFERED:
+            del _buffer[: len(_buffer) - MAX_BUFFERED]
+        due = time.monotonic() - _last_flush >= FLUSH_SECONDS
+    if due and not housekeeper.running():
+        impressions_flush()
+
+
+def impressions_flush() -> int:
+    """Write the buffered impressions; returns how many. On a database error they stay buffered."""
+    global _last_flush
+    with _lock:
+        pending = list(_buffer)
+        _buffer.clear()
+        _last_flush = time.monotonic()
+    if not pending:
+        return 0
+    rows = [Impression(request_id=rid, scenario=scenario, model_version=version[:64], experiment_id=exp, arm=arm,
+                       customer_key=customer[:128], items=items, shown_at=shown)
+            for rid, scenario, version, exp, arm, customer, items, shown in pending]
+    try:
+        # ignore_conflicts: a flush retried after a lost connection must not fail on rows it wrote
+        Impression.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
+    except DatabaseError as exc:  # statistics must never fail a storefront request
+        logger.warning("could not write %d impressions, keeping them for the next flush: %s", len(pending), exc)
+        with _lock:
+            _buffer[:0] = pending
+        return 0
+    return len(pending)
+
+
+def impressions_buffered() -> int:
+    return len(_buffer)
+
+
+def impressions_buffer_clear() -> None:
+    """Forget unwritten impressions (tests)."""
+    with _lock:
+        _buffer.clear()
+
+
+def _flush_in_background() -> None:
+    if _buffer:
+        impressions_flush()
+
+
+housekeeper.register("impressions", _flush_in_background, lambda: FLUSH_SECONDS)
