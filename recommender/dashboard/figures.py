@@ -351,3 +351,23 @@ def epoch_loss_figure(series: dict[str, list[tuple[int, float]]]) -> dict | None
         legend={"orientation": "h", "y": -0.25},
     )
     return {"data": data, "layout": layout}
+
+
+def live_rates_figure(days: list[str], series: dict[str, dict[str, list]]) -> dict | None:
+    """Conversion (impressions with an attributed purchase) per day, one line per scenario x version;
+    hover shows the impressions and purchases behind each point."""
+    if not days or not series:
+        return None
+    data = []
+    spare = iter(COLOURS * 4)
+    for label, values in series.items():
+        data.append({
+            "type": "scatter", "mode": "lines+markers", "name": label, "x": days, "y": values["conversion"],
+            "customdata": list(zip(values["impressions"], values["converted"])),
+            "marker": {"color": next(spare)},
+            "hovertemplate": "%{y:.2%} (%{customdata[1]:,} of %{customdata[0]:,} impressions)<extra>" + label
+                             + "</extra>",
+        })
+    layout = _layout(yaxis={"title": {"text": "conversion per impression"}, "rangemode": "tozero",
+                            "tickformat": ".1%"}, xaxis=date_axis(days))
+    return {"data": data, "layout": layout}

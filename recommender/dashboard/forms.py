@@ -351,3 +351,39 @@ class SearchSynonymForm(forms.Form):
     kind = forms.ChoiceField(required=False, label="Kind of a new term",
                              choices=[("", "—")] + [(k, k) for k in ("material", "stone", "style", "shape", "occasion")],
                              help_text="Only for a new term; an existing term keeps its kind.")
+
+
+class ExperimentForm(forms.Form):
+    """A new A/B experiment: the arms are the first arm (the control) and one or more others."""
+
+    name = forms.CharField(max_length=128)
+    scenario = forms.ChoiceField(choices=[])
+    control = forms.ChoiceField(label="Control arm", choices=[])
+    treatments = forms.MultipleChoiceField(label="Other arms", choices=[], widget=forms.SelectMultiple)
+    weights = forms.CharField(required=False, max_length=200, help_text="Traffic split, e.g. 50,50 (default: equal)")
+    ends_at = forms.DateTimeField(required=False, label="Stop at (optional, UTC)")
+    min_effect = forms.FloatField(initial=0.1, min_value=0.001, max_value=9.0,
+                                  help_text="The smallest relative uplift worth detecting (0.1 = +10 %)")
+
+    def __init__(self, *args, scenarios: tuple[str, ...], versions: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        arms = [("heuristic", "heuristic blend"), *[(v, v) for v in versions]]
+        self.fields["scenario"].choices = [(s, s) for s in scenarios]
+        self.fields["control"].choices = arms
+        self.fields["treatments"].choices = arms
+
+    def clean(self):
+        data = super().clean()
+        arms = [data.get("control"), *(data.get("treatments") or [])]
+        raw = (data.get("weights") or "").strip()
+        if raw:
+            try:
+                weights = [int(w) for w in raw.replace(" ", "").split(",")]
+            except ValueError:
+                raise forms.ValidationError({"weights": "Weights are whole numbers separated by commas."}) from None
+            if len(weights) != len(arms):
+                raise forms.ValidationError({"weights": f"Give one weight per arm ({len(arms)})."})
+        else:
+            weights = [1] * len(arms)
+        data["arm_list"] = list(zip(arms, weights))
+        return data

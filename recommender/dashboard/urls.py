@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import api_keys, catalog, charts, jobs, models, overview, preview, rules, search, settings
+from .views import api_keys, catalog, charts, experiments, jobs, models, overview, preview, rules, search, settings
 
 app_name = "dashboard"
 
@@ -54,6 +54,12 @@ urlpatterns = [
     # dashboards
     path("dashboards/", charts.charts_page, name="charts"),
     path("dashboards/figures/<slug:name>.json", charts.figure_json, name="figure"),
+    # live metrics and A/B experiments
+    path("experiments/", experiments.experiment_list, name="experiments"),
+    path("experiments/new/", experiments.experiment_new, name="experiment_new"),
+    path("experiments/<int:experiment_id>/", experiments.experiment_detail, name="experiment_detail"),
+    path("experiments/<int:experiment_id>/stop/", experiments.experiment_stop_view, name="experiment_stop"),
+    path("experiments/<int:experiment_id>/promote/", experiments.experiment_promote_view, name="experiment_promote"),
     # api keys
     path("api-keys/", api_keys.api_key_list, name="api_keys"),
     path("api-keys/new/", api_keys.api_key_new, name="api_key_new"),

@@ -20,6 +20,7 @@ class ArmReport:
     metrics: MetricRow
     is_control: bool
     uplifts: dict[str, Uplift]  # rate label -> against the control; empty for the control
+    promotable: bool = False  # a trained version that still exists (the heuristic blend is not promoted)
 
 
 @dataclass
@@ -44,7 +45,8 @@ def experiment_report(experiment: Experiment, *, confidence: float = 0.95, refre
                                                    getattr(m, field), m.impressions, confidence=confidence)
         serves = "heuristic blend" if arm.is_heuristic else (arm.version.name if arm.version_id else
                                                               f"{arm.version_name} (deleted)")
-        reports.append(ArmReport(arm.name, serves, arm.weight, m, index == 0, uplifts))
+        reports.append(ArmReport(arm.name, serves, arm.weight, m, index == 0, uplifts,
+                                 promotable=not arm.is_heuristic and arm.version_id is not None))
     needed = still = None
     if control is not None and control.impressions:
         needed = sample_size_per_arm(control.converted / control.impressions, experiment.min_effect)

@@ -83,3 +83,18 @@ def arm_daily_conversion(experiment_id: int) -> dict[str, list[tuple[date, int, 
               .annotate(n=Sum("impressions"), c=Sum("converted")).order_by("arm", "day")):
         out.setdefault(r["arm"], []).append((r["day"], int(r["n"] or 0), int(r["c"] or 0)))
     return out
+
+
+def live_conversion_series(days: int = 30) -> dict:
+    """Per scenario x version, conversion per day (None on days without impressions), for the figure."""
+    rows = live_metrics(days)
+    all_days = sorted({r.day.isoformat() for r in rows})
+    index = {d: i for i, d in enumerate(all_days)}
+    series: dict[str, dict[str, list]] = {}
+    for r in rows:
+        label = f"{r.scenario} · {r.model_version}"
+        values = series.setdefault(label, {"conversion": [None] * len(all_days), "impressions": [0] * len(all_days),
+                                           "converted": [0] * len(all_days)})
+        i = index[r.day.isoformat()]
+        values["conversion"][i], values["impressions"][i], values["converted"][i] = r.conversion, r.impressions, r.converted
+    return {"days": all_days, "series": series}

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from recommender.impressions.selectors import live_conversion_series
 from recommender.models import Event
 
 from .. import figures, selectors
@@ -111,6 +112,13 @@ def _item_map(request: HttpRequest) -> dict[str, Any]:
     }
 
 
+def _live_conversion(request: HttpRequest) -> dict[str, Any]:
+    data = selectors.dashboard_cached("live_conversion", lambda: live_conversion_series(30), seconds=60)
+    return {"figure": figures.live_rates_figure(data["days"], data["series"]),
+            "empty_message": "No impressions yet -- storefront answers appear here within a minute "
+                             "(or run manage.py replay)."}
+
+
 FIGURES: dict[str, Callable[[HttpRequest], dict[str, Any]]] = {
     "events-by-type": _events_by_type,
     "events-by-category": _events_by_category,
@@ -119,6 +127,7 @@ FIGURES: dict[str, Callable[[HttpRequest], dict[str, Any]]] = {
     "metric-trend": _metric_trend,
     "api-traffic": _api_traffic,
     "item-map": _item_map,
+    "live-conversion": _live_conversion,
 }
 
 
