@@ -220,7 +220,7 @@ def test_dashboards_page_is_a_light_shell(staff_client, django_assert_max_num_qu
     with django_assert_max_num_queries(3):
         html = staff_client.get(reverse("dashboard:charts")).content.decode()
     assert "/static/vendor/plotly/plotly.min.js" in html
-    assert html.count("data-figure-card=") == 7
+    assert html.count("data-figure-card=") == 8  # the live conversion card included
 
 
 # --- periods, rolled-up counts and readable axes ------------------------------------------------
@@ -347,3 +347,15 @@ def test_jewelry_keeps_the_brand_colour_and_no_two_groups_share_one():
     colours = {t["name"]: t["marker"]["color"] for t in fig["data"]}
     assert colours["Jewelry"] == figures.COLOURS[0] and colours["Other"] == "#94a3b8"
     assert len(set(colours.values())) == 4
+
+
+def test_live_conversion_figure_reads_the_rolled_up_impressions(staff_client):
+    from recommender.models import Impression
+
+    now = timezone.now()
+    Impression.objects.bulk_create([Impression(request_id=f"{n:032d}", scenario="home", model_version="blend-x",
+                                               items=["a"], shown_at=now) for n in range(4)])
+    payload = staff_client.get(reverse("dashboard:figure", args=["live-conversion"])).json()
+    assert payload["empty"] is False
+    (trace,) = payload["figure"]["data"]
+    assert trace["name"] == "home · blend-x" and trace["y"] == [0.0] and trace["customdata"] == [[4, 0]]
