@@ -33,3 +33,6 @@ JEWELREC_CONTEXT_CACHE_SECONDS = 0
 # Tests build and check serving state in the request's own thread and transaction (the
 # housekeeping thread would read through its own connection, outside the test's transaction).
 JEWELREC_BACKGROUND_REFRESH = False
+
+# Tests write and roll up in one thread: the rollup counts rows at once (tests/impressions sets it).
+JEWELREC_ROLLUP_SETTLE_SECONDS = 0.0

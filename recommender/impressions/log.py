@@ -8,12 +8,13 @@ on the flush having happened.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from recommender.models import Impression
@@ -61,7 +62,8 @@ def impressions_flush() -> int:
             for rid, scenario, version, exp, arm, customer, items, shown in pending]
     try:
         # ignore_conflicts: a flush retried after a lost connection must not fail on rows it wrote
-        Impression.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
+        with transaction.atomic():  # a savepoint inside an event batch's transaction: a failure here spares it
+            Impression.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
     except DatabaseError as exc:  # statistics must never fail a storefront request
         logger.warning("could not write %d impressions, keeping them for the next flush: %s", len(pending), exc)
         with _lock:
@@ -85,4 +87,13 @@ def _flush_in_background() -> None:
         impressions_flush()
 
 
+def _flush_at_exit() -> None:
+    if _buffer:
+        try:
+            impressions_flush()
+        except Exception:  # noqa: BLE001 - the process is going away; nothing else to do
+            logger.warning("could not write %d impressions at exit", len(_buffer))
+
+
 housekeeper.register("impressions", _flush_in_background, lambda: FLUSH_SECONDS)
+atexit.register(_flush_at_exit)  # a worker restarted by gunicorn keeps its last second of impressions

@@ -11,8 +11,9 @@ from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, Min, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -30,13 +31,30 @@ def _as_date(value) -> date:
     return date.fromisoformat(value[:10]) if isinstance(value, str) else value
 
 
-def impression_metrics_refresh() -> dict[str, int]:
+def _settled(model, time_field: str, settle: float) -> int:
+    """The newest id safe to count: below the first row of the last ``settle`` seconds.
+
+    On PostgreSQL ids are handed out before commit, so a row with a smaller id can still be
+    committing when a larger one is visible; counting up to the larger would skip it forever.
+    Rows a few seconds old are committed (writes here are single short transactions)."""
+    newest = model.objects.aggregate(m=Max("id"))["m"] or 0
+    if settle > 0:
+        cut = timezone.now() - timedelta(seconds=settle)
+        recent = model.objects.filter(**{f"{time_field}__gte": cut}).aggregate(m=Min("id"))["m"]
+        if recent is not None:
+            newest = min(newest, recent - 1)
+    return newest
+
+
+def impression_metrics_refresh(*, settle_seconds: float | None = None) -> dict[str, int]:
     """Add the impressions and attributions not counted yet; returns how many of each.
-    Under a lock on the state row, so two refreshes never count a row twice."""
+    Under a lock on the state row, so two refreshes never count a row twice. Rows of the last
+    ``JEWELREC_ROLLUP_SETTLE_SECONDS`` wait for the next refresh (see ``_settled``)."""
+    settle = settings.JEWELREC_ROLLUP_SETTLE_SECONDS if settle_seconds is None else settle_seconds
     with transaction.atomic():
         state, _ = ImpressionRollupState.objects.select_for_update().get_or_create(pk=1)
-        newest_imp = Impression.objects.aggregate(m=Max("id"))["m"] or 0
-        newest_att = Attribution.objects.aggregate(m=Max("id"))["m"] or 0
+        newest_imp = _settled(Impression, "shown_at", settle)
+        newest_att = _settled(Attribution, "created_at", settle)
         added: dict[Key, dict[str, Decimal | int]] = defaultdict(lambda: defaultdict(int))
         n_imp = n_att = 0
         if newest_imp > state.last_impression_id:
@@ -93,7 +111,8 @@ def _merge(added: dict[Key, dict]) -> None:
 
 def impressions_prune(*, days: int, batch: int = 900) -> int:
     """Delete raw impressions (and their attributions) shown more than ``days`` ago, in batches;
-    their figures stay in ``ImpressionDailyMetric``. Counts them first if they were not yet."""
+    their figures stay in ``ImpressionDailyMetric``. Counts them first if they were not yet.
+    (A credit given to such an old impression after it was counted and deleted is lost with it.)"""
     impression_metrics_refresh()
     cutoff = timezone.now() - timedelta(days=days)
     deleted = 0

@@ -97,7 +97,7 @@ class Attribution(models.Model):
     # The first event of its type for this impression: what the rates count (an impression
     # converts once, however many of its items are bought).
     first_of_type = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         constraints = [

@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db.models import Sum
 from django.utils import timezone
 
 from recommender.impressions.rollup import impression_metrics_refresh, impressions_prune
@@ -65,3 +66,13 @@ def test_pruning_keeps_the_figures(shop):
     row = ImpressionDailyMetric.objects.get(day=day)
     assert (row.impressions, row.converted, row.revenue) == (3, 1, Decimal(10))
     assert impression_metrics_refresh() == {"impressions": 0, "attributions": 0}
+
+
+def test_rows_of_the_last_seconds_wait_for_the_next_refresh(shop):
+    old = _impressions(3, at=timezone.now() - timedelta(minutes=5))
+    _impressions(2, version="v1", prefix="n")  # just written: ids that may still have gaps below them
+    assert impression_metrics_refresh(settle_seconds=10) == {"impressions": 3, "attributions": 0}
+    _credit(old[0], "purchase", first=True, price=Decimal(3))
+    assert impression_metrics_refresh(settle_seconds=10) == {"impressions": 0, "attributions": 0}
+    assert impression_metrics_refresh(settle_seconds=0) == {"impressions": 2, "attributions": 1}
+    assert ImpressionDailyMetric.objects.aggregate(n=Sum("impressions"))["n"] == 5
