@@ -16,6 +16,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from recommender.models import Experiment, ExperimentArm, ModelVersion
@@ -102,8 +103,13 @@ def _load_running() -> dict[str, RunningExperiment]:
             continue  # the scenario's running experiment keeps it; this one waits (creation refuses overlaps)
         if exp.status == Experiment.Status.SCHEDULED:
             # its start has come: it runs now (the partial unique index still guards the scenario)
-            if not Experiment.objects.filter(pk=exp.pk, status=Experiment.Status.SCHEDULED).update(
-                    status=Experiment.Status.RUNNING):
+            try:
+                with transaction.atomic():
+                    started = Experiment.objects.filter(pk=exp.pk, status=Experiment.Status.SCHEDULED).update(
+                        status=Experiment.Status.RUNNING)
+            except IntegrityError:  # another process started an experiment on the scenario meanwhile
+                started = 0
+            if not started:
                 continue
         arms = tuple(ArmSpec(a.name, a.is_heuristic, a.version.name if a.version_id else "", a.weight)
                      for a in exp.arms.all())

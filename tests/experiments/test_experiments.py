@@ -139,3 +139,17 @@ def test_the_report_compares_arms_and_promotes_the_winner(trained):
     assert experiment.status == Experiment.Status.STOPPED and "promoted arm 'blend-test'" in experiment.stop_reason
     with pytest.raises(ExperimentError, match="roll the active version back"):
         experiment_promote(experiment, "heuristic blend")
+
+
+def test_a_scheduled_experiment_starts_when_its_time_comes_and_ends_at_its_end(trained):
+    soon = timezone.now() + timedelta(hours=1)
+    experiment = _ab(starts_at=soon, ends_at=soon + timedelta(days=1))
+    assert experiment.status == Experiment.Status.SCHEDULED and experiment_route("home", "x") is None
+    Experiment.objects.filter(pk=experiment.pk).update(starts_at=timezone.now() - timedelta(seconds=1))
+    assert experiment_route("home", "x").experiment_id == experiment.pk
+    experiment.refresh_from_db()
+    assert experiment.status == Experiment.Status.RUNNING
+    Experiment.objects.filter(pk=experiment.pk).update(ends_at=timezone.now())
+    assert experiment_route("home", "x") is None
+    experiment.refresh_from_db()
+    assert (experiment.status, experiment.stop_reason) == (Experiment.Status.STOPPED, "reached its end time")
