@@ -9,6 +9,7 @@ on the flush having happened.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 import time
@@ -57,19 +58,38 @@ def impressions_flush() -> int:
         _last_flush = time.monotonic()
     if not pending:
         return 0
-    rows = [Impression(request_id=rid, scenario=scenario, model_version=version[:64], experiment_id=exp, arm=arm,
-                       customer_key=customer[:128], items=items, shown_at=shown)
-            for rid, scenario, version, exp, arm, customer, items, shown in pending]
     try:
-        # ignore_conflicts: a flush retried after a lost connection must not fail on rows it wrote
         with transaction.atomic():  # a savepoint inside an event batch's transaction: a failure here spares it
-            Impression.objects.bulk_create(rows, batch_size=BATCH, ignore_conflicts=True)
+            _insert(pending)
     except DatabaseError as exc:  # statistics must never fail a storefront request
         logger.warning("could not write %d impressions, keeping them for the next flush: %s", len(pending), exc)
         with _lock:
             _buffer[:0] = pending
         return 0
     return len(pending)
+
+
+_COLUMNS = ("request_id", "scenario", "model_version", "experiment_id", "arm", "customer_key", "items", "shown_at")
+
+
+def _insert(pending: list[tuple]) -> None:
+    """Multi-row INSERTs of plain tuples: model instances and ``bulk_create`` cost ~0.1 ms a row,
+    CPU the housekeeping thread would take from the requests of its process (GIL)."""
+    from django.db import connection
+
+    table = connection.ops.quote_name(Impression._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in _COLUMNS)
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [(rid, scenario, version[:64], exp, arm[:64], customer[:128], json.dumps(items), adapt(shown))
+            for rid, scenario, version, exp, arm, customer, items, shown in pending]
+    # SQLite allows 999 parameters a statement (8 a row); a retried flush skips rows it wrote
+    per = 100 if connection.vendor == "sqlite" else BATCH
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per):
+            chunk = rows[start:start + per]
+            values = ", ".join(["(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"] * len(chunk))
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (request_id) DO NOTHING",
+                           [v for row in chunk for v in row])
 
 
 def impressions_buffered() -> int:
