@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
@@ -71,14 +72,17 @@ class Command(BaseCommand):
         finally:
             if revoke is not None:
                 revoke()
-        if report.pending:
-            time.sleep(2.5)  # the server writes its impressions about a second after answering
+        # The server writes impressions a second after answering, and the rollup leaves rows of the
+        # last few seconds for its next run: wait that long, so the dashboards show the whole replay.
+        time.sleep(max(2.5 if report.pending else 0.0, settings.JEWELREC_ROLLUP_SETTLE_SECONDS + 0.5))
         update = impression_metrics_update()
         self.stdout.write(
             f"{report.requests} API calls in {report.seconds:.0f} s; {report.created} purchases stored "
             f"({report.duplicates} already there); {report.purchases_of_shown_items} were of a shown item, "
             f"{report.attributed} attributed at once, {update['pending']['attributed']} after the impressions "
-            f"were written, {report.skipped + update['pending']['skipped']} skipped.")
+            f"were written, {report.skipped + update['pending']['skipped']} skipped; "
+            f"{update['rolled_up']['impressions']} impressions and {update['rolled_up']['attributions']} "
+            "attributions added to the live metrics.")
         for error in report.errors[:10]:
             self.stderr.write(f"  {error}")
         if report.errors:
