@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install bench clean-var
+.PHONY: run test install bench clean-var replay
 
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ run: install
 
 test: install
 	bash scripts/test.sh
+
+# Demo traffic: the sample's last two days through the API, so Live & A/B shows real figures (~20 s).
+replay: install
+	$(PY) manage.py replay --customers 600
 
 clean-var:
 	rm -rf var

@@ -361,7 +361,8 @@ class ExperimentForm(forms.Form):
     control = forms.ChoiceField(label="Control arm", choices=[])
     treatments = forms.MultipleChoiceField(label="Other arms", choices=[], widget=forms.SelectMultiple)
     weights = forms.CharField(required=False, max_length=200, help_text="Traffic split, e.g. 50,50 (default: equal)")
-    ends_at = forms.DateTimeField(required=False, label="Stop at (optional, UTC)")
+    starts_at = forms.DateTimeField(required=False, label="Start at (empty: now)")
+    ends_at = forms.DateTimeField(required=False, label="Stop at")
     min_effect = forms.FloatField(initial=0.1, min_value=0.001, max_value=9.0,
                                   help_text="The smallest relative uplift worth detecting (0.1 = +10 %)")
 

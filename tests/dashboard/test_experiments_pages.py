@@ -39,6 +39,8 @@ def test_create_refuse_overlap_report_and_promote(staff_client, trained):
     assert "is already running on home" in refused.content.decode() and Experiment.objects.count() == 1
     bad_weights = _create(staff_client, scenario="feed", weights="1,2,3")
     assert bad_weights.status_code == 400 and "one weight per arm (2)" in bad_weights.content.decode()
+    assert _create(staff_client, name="later", scenario="feed", starts_at="2099-01-01 10:00").status_code == 302
+    assert Experiment.objects.get(name="later").status == Experiment.Status.SCHEDULED
     page = staff_client.get(reverse("dashboard:experiment_detail", args=[experiment.pk]))
     html = page.content.decode()
     assert page.status_code == 200 and "heuristic blend" in html and "blend-test" in html and "Promote" in html

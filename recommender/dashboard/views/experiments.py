@@ -54,7 +54,8 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     try:
         experiment = experiment_create(
-            name=data["name"], scenario=data["scenario"], ends_at=data.get("ends_at"), min_effect=data["min_effect"],
+            name=data["name"], scenario=data["scenario"], starts_at=data.get("starts_at"), ends_at=data.get("ends_at"),
+            min_effect=data["min_effect"],
             arms=[ArmInput(version, weight) for version, weight in data["arm_list"]])
     except ExperimentError as exc:
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
