@@ -75,8 +75,8 @@ def test_an_absurd_price_is_its_own_error_and_the_valid_event_is_stored(shop, ev
     assert body["results"] == [
         {"index": 0, "event_id": "bad", "status": "error",
          "error": {"code": "price_out_of_range", "field": "price",
-                   "message": body["results"][0]["error"]["message"]}},
-        {"index": 1, "event_id": "good", "status": "created", "error": None},
+                   "message": body["results"][0]["error"]["message"]}, "attribution": None},
+        {"index": 1, "event_id": "good", "status": "created", "error": None, "attribution": None},
     ]
     assert list(Event.objects.filter(client_event_id__in=["bad", "good"]).values_list("client_event_id", flat=True)) \
         == ["good"]
