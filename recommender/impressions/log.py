@@ -1,7 +1,7 @@
 """Impression logging: what every storefront answer showed, written in batches off the request path.
 
 A request only appends a tuple to an in-process buffer (microseconds). The process's
-housekeeping thread writes the buffer every ``FLUSH_SECONDS`` with one bulk insert; without
+housekeeping thread writes the buffer every ``FLUSH_SECONDS`` in multi-row INSERTs; without
 the thread, the request that finds a flush due does it. Events that send a recommendation id
 back before its impression is written are matched later (``attribution``), so nothing depends
 on the flush having happened.
