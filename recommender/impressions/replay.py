@@ -185,12 +185,12 @@ def _paced(items: list, rate: float | None) -> Iterator:
 
 
 def _call(storefront, method: str, path: str, **kw) -> tuple[int, dict]:
-    """One call, waiting out the key's throttle (429 with Retry-After) like a polite client."""
-    for _ in range(10):
+    """One call, waiting out the key's throttle (429) like a polite client: up to ~2 minutes."""
+    for attempt in range(12):
         status, body = storefront.call(method, path, **kw)
         if status != 429:
             return status, body
-        time.sleep(1.0)
+        time.sleep(min(2.0 ** attempt, 15.0))
     return status, body
 
 

@@ -1,7 +1,7 @@
 """Play the sample's last days through the storefront API: fills live metrics and A/B experiments.
 
     manage.py replay                                  # the last 2 days, every customer, in this process
-    manage.py replay --customers 1000 --rate 50       # a quick demo, at most 50 customer-days a second
+    manage.py replay --customers 600 --rate 0         # a quick demo, as fast as the API answers
     manage.py replay --ab                             # first start heuristic blend vs the newest ready version on home
     manage.py replay --url http://127.0.0.1:8000 --key jr_...   # against a running server, over HTTP
 """
@@ -34,7 +34,9 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=2, help="the last N days of the sample (default 2)")
         parser.add_argument("--customers", type=int, default=None,
                             help="at most N customers (jewelry buyers of the window first); default all")
-        parser.add_argument("--rate", type=float, default=None, help="at most N customer-days a second")
+        parser.add_argument("--rate", type=float, default=40.0,
+                            help="at most N customer-days a second (default 40: two calls each, under the API "
+                                 "key's default 6000/min; 0 for as fast as the API answers)")
         parser.add_argument("--k", type=int, default=12, help="items per home answer (default 12)")
         parser.add_argument("--url", default="", help="a running server's base URL (default: in this process)")
         parser.add_argument("--key", default="", help="an API key with read and events scopes, with --url")
@@ -68,7 +70,7 @@ class Command(BaseCommand):
             storefront = InProcessStorefront(key)
         try:
             with tqdm(total=len(sessions), unit="customer-day", disable=None) as bar:
-                report = replay_run(sessions, storefront, k=o["k"], rate=o["rate"], progress=bar.update)
+                report = replay_run(sessions, storefront, k=o["k"], rate=o["rate"] or None, progress=bar.update)
         finally:
             if revoke is not None:
                 revoke()
