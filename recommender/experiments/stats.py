@@ -33,7 +33,7 @@ def proportion_uplift(control_successes: int, control_n: int, treatment_successe
                       *, confidence: float = 0.95) -> Uplift:
     if not (0 <= control_successes <= control_n and 0 <= treatment_successes <= treatment_n):
         raise ValueError("successes must be between 0 and the number of trials")
-    z = norm.ppf(0.5 + confidence / 2)
+    z = float(norm.ppf(0.5 + confidence / 2))
     pc, pt = rate(control_successes, control_n), rate(treatment_successes, treatment_n)
     diff = pt - pc
     if control_n and treatment_n:
@@ -61,7 +61,7 @@ def sample_size_per_arm(baseline_rate: float, min_relative_effect: float, *, alp
     p2 = baseline_rate * (1 + min_relative_effect)
     if not (0 < p1 < 1 and 0 < p2 < 1) or p1 == p2:
         return None
-    za, zb = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    za, zb = float(norm.ppf(1 - alpha / 2)), float(norm.ppf(power))
     mean = (p1 + p2) / 2
     n = (za * math.sqrt(2 * mean * (1 - mean)) + zb * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / (p2 - p1) ** 2
     return math.ceil(n)
