@@ -27,6 +27,14 @@ def test_live_metrics_table_reads_the_rollup(staff_client, db):
     assert page.status_code == 200
     html = page.content.decode()
     assert "blend-x" in html and '<td class="num">7</td>' in html
+    assert html.count("0.0 %") == 3  # CTR, add-to-cart and conversion, as percentages
+
+
+def test_rates_read_as_percentages_and_differences_as_points():
+    from recommender.templatetags.dashboard_extras import percent, points
+
+    assert percent(0.36859) == "36.9 %" and percent(0.0412, 2) == "4.12 %" and percent(None) == "–"
+    assert points(-0.01389) == "-1.39 pts" and points(0.0013) == "+0.13 pts" and points(None) == "–"
 
 
 def test_create_refuse_overlap_report_and_promote(staff_client, trained):
