@@ -23,11 +23,6 @@ class Ranker(Protocol):
 
 
 MAX_SIMILARITY_ANCHORS = 8
-# Neighbours read per anchor from a large catalog's similarity index (see ServingCatalog):
-# the top of a home list blends similarity with popularity, and an item outside an anchor's
-# 50 nearest scores too little similarity to reach it. At 100k items 8 anchors cost 0.9 ms
-# (k=100: 1.6 ms; the former IVF 0.9 ms; an exact 64-d scan 6.5 ms; docs/benchmarks.md).
-SIMILARITY_NEIGHBOURS = 50
 
 
 def history_similarity(catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int]) -> np.ndarray:
@@ -44,16 +39,15 @@ def history_similarity(catalog: ServingCatalog, ctx: CustomerContext, cart_rows:
     rows = [r for r in rows if catalog.has_vector[r]][:MAX_SIMILARITY_ANCHORS]
     if not rows:
         return np.zeros(len(catalog), np.float32)
-    anchors = vectors[rows]
-    if catalog.similarity_index is not None:
+    if catalog.anchor_neighbours is not None:
         out = np.zeros(len(catalog), np.float32)
-        near, sims = catalog.similarity_index.max_similarity(anchors, k=SIMILARITY_NEIGHBOURS)
+        near, sims = catalog.anchor_neighbours.max_similarity(rows)
         out[near] = sims
         out[rows] = 1.0  # an anchor is its own nearest item, whatever the index found
         return out
     # (anchors x n) then max over the few anchor rows: a row-wise max over a (n x 8) matrix
     # is several times slower.
-    return (anchors @ vectors.T).max(axis=0)
+    return (vectors[rows] @ vectors.T).max(axis=0)
 
 
 class PopularityContentRanker:

@@ -19,7 +19,10 @@ import json
 import os
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -59,6 +62,17 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _best_per_row(rows: np.ndarray, sims: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct row once (ascending) with its largest similarity; -1 rows dropped."""
+    keep = rows >= 0
+    rows, sims = rows[keep], sims[keep]
+    order = np.lexsort((-sims, rows))  # by row, best similarity first within a row
+    rows, sims = rows[order], sims[order]
+    first = np.ones(len(rows), bool)
+    first[1:] = rows[1:] != rows[:-1]
+    return rows[first], sims[first]
 
 
 class AnnIndex:
@@ -105,14 +119,7 @@ class AnnIndex:
         """(rows, similarity): the union of each anchor's ``k`` nearest rows and, for each, its
         largest cosine with any anchor that found it (serving's "like what you looked at")."""
         rows, sims = self.search(anchors, k)
-        rows, sims = rows.ravel(), sims.ravel()
-        keep = rows >= 0
-        rows, sims = rows[keep], sims[keep]
-        order = np.lexsort((-sims, rows))  # by row, best similarity first within a row
-        rows, sims = rows[order], sims[order]
-        first = np.ones(len(rows), bool)
-        first[1:] = rows[1:] != rows[:-1]
-        return rows[first], sims[first]
+        return _best_per_row(rows.ravel(), sims.ravel())
 
     def save(self, directory: str | os.PathLike) -> Path:
         """Write the index, its rows and a meta.json with the key and the file's digest into
@@ -171,3 +178,44 @@ class AnnIndex:
         if rows.dtype != np.int64:
             raise AnnIndexError(f"{d}: rows are {rows.dtype}, not int64")
         return cls(index, rows, meta.get("key", ""))
+
+
+class RowNeighbours:
+    """Each catalogue row's ``k`` nearest rows through an ``AnnIndex``, searched once per row and
+    kept (least recently used first out).
+
+    A shopper's anchors (recent items, cart) repeat across requests and shoppers -- the popular
+    jewels most of all -- and an anchor's neighbours only change with the snapshot that owns
+    this object, so searching the graph again per request is wasted: a hit costs a dict
+    lookup instead of ~0.15 ms of HNSW search (docs/benchmarks.md). The answer is exactly
+    ``AnnIndex.max_similarity`` over the anchors' vectors (each query's result does not depend
+    on the others in its batch).
+    """
+
+    def __init__(self, index: AnnIndex, vectors: np.ndarray, k: int, capacity: int = 20_000) -> None:
+        self.index, self.vectors, self.k, self.capacity = index, vectors, int(k), int(capacity)
+        self._lists: OrderedDict[int, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._lock = threading.Lock()  # gthread workers serve several requests at once
+        self.hits = self.misses = 0
+
+    def max_similarity(self, anchor_rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, similarity) like ``AnnIndex.max_similarity(vectors[anchor_rows], k)``."""
+        found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        with self._lock:
+            for row in anchor_rows:
+                hit = self._lists.get(row)
+                if hit is not None:
+                    self._lists.move_to_end(row)
+                    found[row] = hit
+            self.hits += len(found)
+        missing = [int(r) for r in dict.fromkeys(anchor_rows) if r not in found]
+        if missing:
+            rows, sims = self.index.search(self.vectors[missing], self.k)
+            with self._lock:
+                self.misses += len(missing)
+                for i, row in enumerate(missing):
+                    found[row] = self._lists[row] = (rows[i], sims[i])
+                while len(self._lists) > self.capacity:
+                    self._lists.popitem(last=False)
+        parts = [found[r] for r in anchor_rows]
+        return _best_per_row(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from recommender.ml.common.matrix import l2_normalize
-from recommender.ml.search.ann import INDEX_FILE, META_FILE, ROWS_FILE, AnnIndex, AnnIndexError, vectors_digest
+from recommender.ml.search.ann import (INDEX_FILE, META_FILE, ROWS_FILE, AnnIndex, AnnIndexError, RowNeighbours,
+                                       vectors_digest)
 
 
 def clustered(n=6000, d=32, clusters=60, seed=0):
@@ -40,6 +41,21 @@ def test_an_index_over_a_subset_answers_catalogue_rows_and_max_similarity_merges
     assert np.allclose(sims, (anchors @ x[rows].T).max(axis=0), atol=1e-5)
     near, _ = index.max_similarity(anchors, k=5)
     assert {10, 20} <= set(near.tolist()) and len(near) <= 10 and len(set(near.tolist())) == len(near)
+
+
+def test_row_neighbours_answer_as_the_index_does_and_search_each_anchor_once():
+    x = clustered(n=3000)
+    index = AnnIndex.build(x)
+    cache = RowNeighbours(index, x, k=20, capacity=4)
+    for anchors in ([5, 900, 5], [900, 17], [5, 900, 17, 2500], [1, 2, 3]):
+        rows, sims = cache.max_similarity(anchors)
+        ref_rows, ref_sims = index.max_similarity(x[anchors], k=20)
+        assert rows.tolist() == ref_rows.tolist()
+        np.testing.assert_allclose(sims, ref_sims, atol=1e-6)
+    # searched: 5 and 900 (5 twice in one request, once), 17, 2500, then 1, 2, 3; read from
+    # the cache: 900, then 5, 900 and 17. Four rows fit, so the least recently used went first.
+    assert cache.misses == 2 + 1 + 1 + 3 and cache.hits == 1 + 3
+    assert list(cache._lists) == [2500, 1, 2, 3]
 
 
 def test_build_rejects_an_empty_row_set():
