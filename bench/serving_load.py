@@ -493,7 +493,7 @@ def cmd_growth(args):
         env, secret, prepared = prepare(args, items=size, db=args.db if size == items else f"{args.db}_{size}")
         server = Server(env, args.port, args.workers[0], Path(env["JEWELREC_VAR_DIR"]) / "growth.log")
         try:
-            start = server.ready(secret, args.workers[0])
+            start = server.ready(secret, args.workers[0], timeout=args.ready_timeout)
             warm_all(server, secret, args)
             home = open_loop(server.port, secret, endpoint_requests("home", args.customers, size), args.rate, args.duration)
             similar = open_loop(server.port, secret, endpoint_requests("similar", args.customers, size), args.rate,
@@ -527,6 +527,8 @@ def main():
     p.add_argument("--rate", type=int, default=100)
     p.add_argument("--samples", type=int, default=300)
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--ready-timeout", type=float, default=600.0,
+                   help="growth: seconds a size's server may take to answer (a 1M-item build takes minutes)")
     args = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server (finally blocks) when stopped
     header(args)
