@@ -53,8 +53,8 @@ class ModelRanker:
     def __init__(self, version: ModelVersion, model: XDeepFMRecommender) -> None:
         self.version = version.name
         self.model = model  # as trained: never modified
-        index = {item_id: i for i, item_id in enumerate(model.item_ids)}
-        self._prepared = PreparedModel(None, model, index, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._trained_index = {item_id: i for i, item_id in enumerate(model.item_ids)}
+        self._prepared = PreparedModel(None, model, self._trained_index, np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._lock = threading.Lock()
 
     @classmethod
@@ -67,7 +67,7 @@ class ModelRanker:
 
     def _with_items(self, external_ids: list[str]) -> tuple[XDeepFMRecommender, dict[str, int]]:
         """The trained model plus the catalog's items it was not trained on (by external id)."""
-        index = {item_id: i for i, item_id in enumerate(self.model.item_ids)}
+        index = dict(self._trained_index)
         rows = list(Item.objects.filter(external_id__in=external_ids).values(
             "id", "external_id", "price", *ATTRIBUTE_FIELDS.values()))
         if not rows:
@@ -94,10 +94,8 @@ class ModelRanker:
             with self._lock:
                 prepared = self._prepared
                 if prepared.fingerprint != catalog.fingerprint:
-                    trained = set(self.model.item_ids)
-                    missing = [eid for eid in catalog.external_ids if eid not in trained]
-                    model, index = self._with_items(missing) if missing else \
-                        (self.model, {item_id: i for i, item_id in enumerate(self.model.item_ids)})
+                    missing = [eid for eid in catalog.external_ids if eid not in self._trained_index]
+                    model, index = self._with_items(missing) if missing else (self.model, self._trained_index)
                     row_index = np.array([index.get(eid, -1) for eid in catalog.external_ids], np.int64)
                     known = np.flatnonzero(row_index >= 0)
                     cands = row_index[known]

@@ -35,6 +35,8 @@ class _ModelHolder:
         self._checked_at = 0.0
         self._lock = threading.Lock()
         self._named: OrderedDict[str, Ranker] = OrderedDict()
+        self._heuristic_pointer: dict | None = None  # the heuristic blend's CURRENT pointer, as last read
+        self._heuristic_checked_at = float("-inf")
         self._keeper = keeper
         keeper.register(f"active-model-{id(self)}", self._check_in_background, lambda: CHECK_SECONDS)
 
@@ -90,45 +92,50 @@ class _ModelHolder:
             else:
                 self._active, self._active_id = ranker, key
 
-    def named(self, name: str) -> Ranker | None:
-        with self._lock:
-            if name in self._named:
-                self._named.move_to_end(name)
-                return self._named[name]
-        row = ModelVersion.objects.filter(name=name, status=ModelVersion.Status.READY).first()
-        if row is None:
-            return None
-        ranker = _load(row)
-        with self._lock:
-            self._named[name] = ranker
-            while len(self._named) > MAX_CACHED_VERSIONS:
-                self._named.popitem(last=False)
-        return ranker
-
-    def heuristic(self) -> Ranker | None:
-        """The published heuristic blend, whether or not a trained version is active (an A/B
-        arm); cached with the named versions under its pointer's name."""
-        pointer = pointer_read(heuristic_root())
-        if not pointer:
-            return None
-        key = f"heuristic:{pointer['name']}"
+    def _cached(self, key: str) -> Ranker | None:
+        """A loaded ranker by key (a version's name, or "heuristic:<name>"), or None."""
         with self._lock:
             if key in self._named:
                 self._named.move_to_end(key)
                 return self._named[key]
             if self._active_id == key and self._active is not None:
                 return self._active
-        ranker = BlendRanker.load(pointer["name"], pointer["path"])
+        return None
+
+    def _remember(self, key: str, ranker: Ranker) -> Ranker:
         with self._lock:
             self._named[key] = ranker
             while len(self._named) > MAX_CACHED_VERSIONS:
                 self._named.popitem(last=False)
         return ranker
 
+    def named(self, name: str) -> Ranker | None:
+        cached = self._cached(name)
+        if cached is not None:
+            return cached
+        row = ModelVersion.objects.filter(name=name, status=ModelVersion.Status.READY).first()
+        if row is None:
+            return None
+        return self._remember(name, _load(row))
+
+    def heuristic(self) -> Ranker | None:
+        """The published heuristic blend, whether or not a trained version is active (an A/B
+        arm); cached with the named versions under its pointer's name. The pointer file is
+        read at most every ``CHECK_SECONDS``, not on every request of the arm."""
+        now = time.monotonic()
+        if now - self._heuristic_checked_at >= CHECK_SECONDS:
+            self._heuristic_pointer, self._heuristic_checked_at = pointer_read(heuristic_root()), now
+        pointer = self._heuristic_pointer
+        if not pointer:
+            return None
+        key = f"heuristic:{pointer['name']}"
+        return self._cached(key) or self._remember(key, BlendRanker.load(pointer["name"], pointer["path"]))
+
     def reset(self) -> None:
         with self._lock:
             self._active, self._active_id, self._checked_at = None, None, 0.0
             self._named.clear()
+            self._heuristic_pointer, self._heuristic_checked_at = None, float("-inf")
 
 
 def _load(row: ModelVersion) -> Ranker:
