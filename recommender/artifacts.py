@@ -39,3 +39,9 @@ def image_adapter_root() -> Path:
 def ann_root() -> Path:
     """Nearest-neighbour indexes over catalogue vectors, one folder per vectors' digest."""
     return artifact_root() / "ann"
+
+
+def mapped_root() -> Path:
+    """Large arrays shared by every serving process through a memory-mapped file, one folder
+    per array's digest (a large catalogue's vectors)."""
+    return artifact_root() / "mapped"

@@ -21,7 +21,7 @@ from recommender.ml.search.ann import AnnIndex, RowNeighbours
 from recommender.models import Event, Item, ItemImage, ItemVector
 
 from .housekeeping import Housekeeper, housekeeper
-from .similarity_index import similarity_index_load_or_build
+from .similarity_index import shared_array, similarity_index_load_or_build
 
 REFRESH_SECONDS = 5.0
 # Above this many items, per-request similarity runs on a 64-d projection of the item
@@ -96,7 +96,7 @@ class ServingCatalog:
     popularity_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     type_names: frozenset[str] = frozenset()  # the canonical types present, to validate filters
     # Per item, the non-jewelry product types its buyers bought most (for reasons).
-    co_buy_types: list[list[str]] = field(default_factory=list)
+    co_buy_types: list[tuple[str, ...]] = field(default_factory=list)
     items_built_at: float = 0.0  # when the items were last read (built_at: any refresh)
     row_of: dict[str, int] = field(default_factory=dict)
     pk_row: dict[int, int] = field(default_factory=dict)
@@ -202,16 +202,16 @@ def catalog_build() -> ServingCatalog:
         item_pk=item_pk,
         external_ids=external_ids,
         titles=titles,
-        product_types=product_types,
-        types=np.array([canonical_type(t) for t in product_types], dtype=object),
-        colours=np.array([(c or "").lower() for c in colours], dtype=object),
-        materials=np.array([(m or "").lower() for m in materials], dtype=object),
-        tags=[frozenset(str(t).lower() for t in (tags or [])) for tags in style_tags],
+        product_types=_deduplicated(product_types),
+        types=np.array(_deduplicated(canonical_type(t) for t in product_types), dtype=object),
+        colours=np.array(_deduplicated((c or "").lower() for c in colours), dtype=object),
+        materials=np.array(_deduplicated((m or "").lower() for m in materials), dtype=object),
+        tags=_deduplicated(frozenset(str(t).lower() for t in (tags or [])) for tags in style_tags),
         descriptions=descriptions,
         price=np.array([float(p) if p is not None else np.nan for p in prices], dtype=np.float64),
-        currency=currency,
+        currency=_deduplicated(currency),
         tier_rank=np.array([r or 0 for r in tier_ranks], dtype=np.int16),
-        tier_code=[c or "" for c in tier_codes],
+        tier_code=_deduplicated(c or "" for c in tier_codes),
         is_active=np.array(is_active, dtype=bool),
         in_stock=np.array(in_stock, dtype=bool),
         # Recently added items, or ones nobody bought yet, fill the feed's exploration slots.
@@ -228,6 +228,9 @@ def catalog_build() -> ServingCatalog:
     catalog.fast_vectors = _fast_vectors(vectors, has_vector)
     if len(item_pk) > LARGE_CATALOG and has_vector.any():
         catalog.similarity_index = similarity_index_load_or_build(catalog.fast_vectors, np.flatnonzero(has_vector))
+        # Mapped from files every process shares (2.3 GB at 1M items), not held per worker.
+        catalog.vectors = shared_array(vectors)
+        catalog.fast_vectors = shared_array(catalog.fast_vectors)
         catalog.anchor_neighbours = RowNeighbours(catalog.similarity_index, catalog.fast_vectors,
                                                   SIMILARITY_NEIGHBOURS)
     catalog.popularity_score = _scaled(np.log1p(pop))
@@ -255,6 +258,14 @@ def catalog_refresh_behaviour(catalog: ServingCatalog) -> ServingCatalog:
     )
 
 
+def _deduplicated(values) -> list:
+    """The values as a list in which equal values are one object: a type, colour, currency or
+    tag set repeats across most of a catalogue, and one string object per row costs ~50 bytes
+    each (hundreds of MB at 1M items)."""
+    seen: dict = {}
+    return [seen.setdefault(v, v) for v in values]
+
+
 def _scaled(values: np.ndarray) -> np.ndarray:
     span = float(values.max() - values.min()) if len(values) else 0.0
     return ((values - values.min()) / span).astype(np.float32) if span > 0 else np.zeros(len(values), np.float32)
@@ -273,7 +284,7 @@ def _fast_vectors(vectors: np.ndarray, has: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(projected, dtype=np.float32)
 
 
-def _co_buy_types(item_pks: np.ndarray, top: int = 3) -> list[list[str]]:
+def _co_buy_types(item_pks: np.ndarray, top: int = 3) -> list[tuple[str, ...]]:
     """For each jewelry item, the top non-jewelry product types bought by its buyers."""
     from collections import Counter, defaultdict
 
@@ -294,9 +305,10 @@ def _co_buy_types(item_pks: np.ndarray, top: int = 3) -> list[list[str]]:
             ).values_list("customer_id", "item__product_type"):
                 for row in buyers_of[customer_id]:
                     counts[row][ptype] += 1
-    types: list[list[str]] = [[] for _ in range(len(item_pks))]
+    # One shared empty tuple for the rows nobody bought (most of a large catalogue).
+    types: list[tuple[str, ...]] = [()] * len(item_pks)
     for row, counter in counts.items():
-        types[row] = [t for t, _ in counter.most_common(top)]
+        types[row] = tuple(t for t, _ in counter.most_common(top))
     return types
 
 
@@ -343,15 +355,16 @@ def _settle_memory(replaced: bool, large: bool) -> None:
     of the API under load. ``gc.freeze`` exempts what is alive now; the frozen snapshot is
     still freed by reference counting once a newer one replaces it (it holds no cycles).
     """
-    if replaced or large:
-        gc.collect()  # the old snapshot goes, and nothing collectable is frozen
-    if replaced:
-        try:
-            import ctypes
+    if not (replaced or large):
+        return
+    gc.collect()  # the old snapshot goes, and nothing collectable is frozen
+    # Give the freed pages back: the old snapshot's, or a large build's transient rows and blobs.
+    try:
+        import ctypes
 
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc: nothing to do
-            pass
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
     if large:
         gc.freeze()
 

@@ -1,4 +1,4 @@
-"""The catalogue's nearest-neighbour index, built once per set of vectors and shared by file.
+"""The catalogue's nearest-neighbour index and its vectors, built once and shared by file.
 
 Every web worker used to build its own index at every catalogue rebuild (seconds of CPU with
 the GIL held at 100k items). The index is a function of the vectors alone, so it is saved
@@ -9,15 +9,21 @@ A folder that exists but does not check (a truncated or altered file, a missing 
 vectors' index) is refused: ``AnnIndexError`` with one clear log line. The catalogue build
 that asked fails, so a worker starting up refuses to start and a running worker keeps the
 snapshot (and index) it already serves; deleting the folder lets the next build make it again.
+
+A large catalogue's vectors go the same way (``shared_array``): saved once under their digest
+and memory-mapped, so every worker reads one copy in the page cache, even after each worker has
+rebuilt its own snapshot (what ``--preload`` shares is only what the master built).
 """
 from __future__ import annotations
 
 import logging
 import shutil
+from pathlib import Path
 
 import numpy as np
 
-from recommender.artifacts import ann_root
+from recommender.artifacts import ann_root, mapped_root
+from recommender.ml.common.mapped import MappedArrayError, array_digest, mapped_load, mapped_save
 from recommender.ml.search.ann import AnnIndex, AnnIndexError, vectors_digest
 
 logger = logging.getLogger(__name__)
@@ -36,14 +42,34 @@ def similarity_index_load_or_build(vectors: np.ndarray, rows: np.ndarray) -> Ann
             raise
     built = AnnIndex.build(vectors, rows)
     built.save(folder)
-    _prune(keep=folder.name)
+    _prune(ann_root(), keep=folder.name, count=KEEP_FOLDERS)
     logger.info("built the nearest-neighbour index %s (%d vectors)", folder, len(built))
     return AnnIndex.load(folder, key)  # mapped from the file like every other process's copy
 
 
-def _prune(keep: str) -> None:
-    folders = sorted((p for p in ann_root().iterdir() if p.is_dir() and not p.name.startswith(".")),
+def shared_array(array: np.ndarray) -> np.ndarray:
+    """``array`` as a read-only mapping of its saved copy, saved now if no process has yet.
+
+    A damaged copy is refused like a damaged index (``MappedArrayError``, one log line)."""
+    key = array_digest(array)
+    folder = mapped_root() / key
+    if not folder.exists():
+        mapped_save(array, folder, key)
+        # A snapshot maps two arrays (full and projected vectors): keep the last few snapshots'.
+        _prune(mapped_root(), keep=key, count=2 * KEEP_FOLDERS)
+    try:
+        return mapped_load(folder, key)
+    except MappedArrayError as exc:
+        logger.error("refusing the shared catalogue vectors: %s; keeping the current catalogue snapshot "
+                     "(delete %s to write them again)", exc, folder)
+        raise
+
+
+def _prune(root: Path, keep: str, count: int) -> None:
+    """Remove all but the ``count`` newest folders. A process still mapping a removed file keeps
+    reading it: the file's pages live until the last mapping goes."""
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
                      key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in folders[KEEP_FOLDERS:]:
+    for old in folders[count:]:
         if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)

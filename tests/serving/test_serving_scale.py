@@ -3,6 +3,7 @@ large-catalog similarity index; each must stay exactly as correct as the slow pa
 import gc
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,6 +202,43 @@ def test_a_corrupt_index_file_is_refused_and_the_running_snapshot_kept(large_cat
     assert serving_catalog().similarity_index.key == served.similarity_index.key
 
 
+def test_a_large_catalogs_vectors_are_mapped_from_one_shared_file(large_catalog):
+    from recommender.artifacts import mapped_root
+    from recommender.serving.catalog import catalog_build
+
+    first = serving_catalog()
+    for array in (first.vectors, first.fast_vectors):
+        assert isinstance(array, np.memmap) and not array.flags.writeable
+        assert Path(array.filename).parent.parent == mapped_root()
+    # the next build (another worker, or this one after a change) maps the same files
+    second = catalog_build()
+    assert second.vectors.filename == first.vectors.filename
+    assert second.fast_vectors.filename == first.fast_vectors.filename
+    np.testing.assert_array_equal(second.vectors, first.vectors)
+    norms = np.linalg.norm(np.asarray(first.vectors), axis=1)
+    assert np.allclose(norms[first.has_vector], 1.0, atol=1e-5)
+    # and repeated attribute values are one object each, not one per row
+    assert first.currency[0] is first.currency[1] and first.types[0] is first.types[2]
+
+
+def test_a_corrupt_vectors_file_is_refused_like_a_corrupt_index(large_catalog, caplog):
+    from recommender.ml.common.mapped import MappedArrayError
+
+    path = Path(serving_catalog().vectors.filename)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    serving_catalog_invalidate()
+    with pytest.raises(MappedArrayError, match="corrupt"):
+        serving_catalog()
+    assert "refusing the shared catalogue vectors" in caplog.text and str(path.parent) in caplog.text
+    import shutil
+
+    shutil.rmtree(path.parent)  # deleting the folder lets the next build write it again
+    serving_catalog_invalidate()
+    assert Path(serving_catalog().vectors.filename) == path
+
+
 def test_similar_items_through_the_index_match_the_exact_scan(large_catalog):
     catalog = serving_catalog()
     index = catalog.similarity_index
@@ -284,7 +322,7 @@ def test_an_aged_snapshot_refreshes_purchase_statistics_without_rebuilding_the_i
     # created today, so still new; the popularity ranking and the co-bought types moved
     assert second.is_new[cuff] == second.created_recent[cuff]
     assert second.popularity_score[cuff] > first.popularity_score[cuff]
-    assert second.co_buy_types[cuff] == ["Trousers"]
+    assert second.co_buy_types[cuff] == ("Trousers",)
 
 
 def test_items_are_reread_periodically_even_when_the_fingerprint_cannot_see_a_change(shop, monkeypatch):

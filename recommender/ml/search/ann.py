@@ -26,6 +26,8 @@ from typing import Sequence
 
 import numpy as np
 
+from recommender.ml.common.mapped import file_digest
+
 ANN_FORMAT = "jewelrec.ann/1"
 INDEX_FILE = "index.faiss"
 ROWS_FILE = "rows.npy"
@@ -53,14 +55,6 @@ def vectors_digest(vectors: np.ndarray, rows: np.ndarray) -> str:
     h.update(f"{ANN_FORMAT}|{vectors.shape}|{HNSW_M}|{EF_CONSTRUCTION}|".encode())
     h.update(np.ascontiguousarray(rows, np.int64).tobytes())
     h.update(np.ascontiguousarray(vectors, np.float32).tobytes())
-    return h.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
     return h.hexdigest()
 
 
@@ -131,7 +125,7 @@ class AnnIndex:
             _faiss().write_index(self.index, str(tmp / INDEX_FILE))
             np.save(tmp / ROWS_FILE, self.rows, allow_pickle=False)
             meta = {"format": ANN_FORMAT, "key": self.key, "dim": self.dim, "count": len(self.rows),
-                    "index_digest": _file_digest(tmp / INDEX_FILE), "rows_digest": _file_digest(tmp / ROWS_FILE)}
+                    "index_digest": file_digest(tmp / INDEX_FILE), "rows_digest": file_digest(tmp / ROWS_FILE)}
             (tmp / META_FILE).write_text(json.dumps(meta))
             try:
                 os.rename(tmp, target)
@@ -161,7 +155,7 @@ class AnnIndex:
             path = d / name
             if not path.is_file():
                 raise AnnIndexError(f"{d}: {name} is missing")
-            if _file_digest(path) != meta.get(field):
+            if file_digest(path) != meta.get(field):
                 raise AnnIndexError(f"{d}: {name} is corrupt (its digest does not match {META_FILE})")
         faiss = _faiss()
         try:
