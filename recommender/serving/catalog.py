@@ -94,6 +94,11 @@ class ServingCatalog:
     anchor_neighbours: RowNeighbours | None = None
     # log-popularity scaled to [0, 1], computed once per snapshot instead of per request.
     popularity_score: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    # Rows by popularity_score, highest first, and how many rows hold the lowest score: a
+    # large catalogue's request walks the head of this order instead of scoring every row
+    # (``rankers.SparseScores``).
+    popularity_order: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    popularity_min_count: int = 0
     type_names: frozenset[str] = frozenset()  # the canonical types present, to validate filters
     # Per item, the non-jewelry product types its buyers bought most (for reasons).
     co_buy_types: list[tuple[str, ...]] = field(default_factory=list)
@@ -233,7 +238,7 @@ def catalog_build() -> ServingCatalog:
         catalog.fast_vectors = shared_array(catalog.fast_vectors)
         catalog.anchor_neighbours = RowNeighbours(catalog.similarity_index, catalog.fast_vectors,
                                                   SIMILARITY_NEIGHBOURS)
-    catalog.popularity_score = _scaled(np.log1p(pop))
+    catalog.popularity_score, catalog.popularity_order, catalog.popularity_min_count = _popularity_ranking(pop)
     catalog.type_names = frozenset(catalog.types.tolist())
     catalog.co_buy_types = _co_buy_types(item_pk)
     catalog.row_of = {eid: i for i, eid in enumerate(catalog.external_ids)}
@@ -247,13 +252,16 @@ def catalog_refresh_behaviour(catalog: ServingCatalog) -> ServingCatalog:
     A full build at 100k items holds the worker's GIL for ~8 s (its request threads stall);
     this reads only the purchases. Everything else, cached masks included, is shared."""
     pop, buyers = _popularity(catalog.item_pk)
+    score, order, min_count = _popularity_ranking(pop)
     return replace(
         catalog,
         built_at=time.monotonic(),
         popularity=pop,
         buyers=buyers,
         is_new=catalog.created_recent | (buyers == 0),
-        popularity_score=_scaled(np.log1p(pop)),
+        popularity_score=score,
+        popularity_order=order,
+        popularity_min_count=min_count,
         co_buy_types=_co_buy_types(catalog.item_pk),
     )
 
@@ -264,6 +272,13 @@ def _deduplicated(values) -> list:
     each (hundreds of MB at 1M items)."""
     seen: dict = {}
     return [seen.setdefault(v, v) for v in values]
+
+
+def _popularity_ranking(pop: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(score in [0, 1], rows by score highest first, rows at the lowest score)."""
+    score = _scaled(np.log1p(pop))
+    order = np.argsort(-score, kind="stable").astype(np.int32)
+    return score, order, int(np.count_nonzero(score == score.min())) if len(score) else 0
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:

@@ -114,25 +114,44 @@ def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.nd
     ``rules_apply_exclusions``. ``finite`` is ``np.isfinite(scores)`` when the caller has it.
     """
     finite_all = np.isfinite(scores) if finite is None else finite
-    # Most rankers score every row: then plain reductions and an in-place add, not masked
-    # ones (a boolean-mask update over 100k rows was the largest cost of a home request).
-    every_finite = bool(finite_all.all())
     # Shift so every score is >= 1: multiplicative boosts then never flip direction.
-    if every_finite:
+    if finite_all.all():
         floor = float(scores.min()) if len(scores) else 0.0
     else:
         floor = float(np.min(scores, where=finite_all, initial=np.inf)) if finite_all.any() else 0.0
-    adjusted = (scores if rows is None else scores[rows]).astype(np.float64)
-    finite = finite_all if rows is None else finite_all[rows]
-    if every_finite:
+    return rules_apply_scores_at(rules, catalog, scores if rows is None else scores[rows], rows, floor)
+
+
+def rules_apply_scores_at(rules: list[Rule], catalog: ServingCatalog, values: np.ndarray, rows: np.ndarray | None,
+                          floor: float) -> np.ndarray:
+    """``rules_apply_scores`` for the scores ``values`` of ``rows`` (every row when None), with
+    ``floor`` the lowest finite score of any row: the same adjusted scores, from the rows alone."""
+    adjusted = values.astype(np.float64)
+    finite = np.isfinite(adjusted)
+    # Most rankers score every row: then an in-place add, not a masked one (a boolean-mask
+    # update over 100k rows was the largest cost of a home request).
+    if finite.all():
         adjusted += 1.0 - floor
     else:
         adjusted[finite] += 1.0 - floor
-    # Rows a ranker could not score rank below every scored row (and stay JSON-safe), the
-    # popular ones first.
-    if not every_finite and not finite.all():
+        # Rows a ranker could not score rank below every scored row (and stay JSON-safe), the
+        # popular ones first.
         popularity = catalog.popularity_score if rows is None else catalog.popularity_score[rows]
         adjusted = np.where(finite, adjusted, 0.5 * popularity)
+    _boost_and_bury(rules, catalog, adjusted, rows)
+    return adjusted
+
+
+def rules_boost_bound(rules: list[Rule]) -> float:
+    """The most boost and bury can multiply any row's (shifted) score by."""
+    bound = 1.0
+    for rule in rules:
+        if rule.action == MerchandisingRule.Action.BOOST:
+            bound *= 1.0 + max(rule.weight, 0.0)
+    return bound
+
+
+def _boost_and_bury(rules: list[Rule], catalog: ServingCatalog, adjusted: np.ndarray, rows: np.ndarray | None) -> None:
     for rule in rules:
         if rule.action not in (MerchandisingRule.Action.BOOST, MerchandisingRule.Action.BURY):
             continue
@@ -144,7 +163,6 @@ def rules_apply_scores(rules: list[Rule], catalog: ServingCatalog, scores: np.nd
             adjusted[mask] *= factor
         else:
             adjusted[mask] /= factor
-    return adjusted
 
 
 def rules_apply_pins(rules: list[Rule], catalog: ServingCatalog, ranked: list[int], eligible: np.ndarray, k: int) -> tuple[list[int], set[int]]:

@@ -8,6 +8,7 @@ forget it.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -25,9 +26,17 @@ from .customers import CustomerContext, customer_context
 from .experiments import Route, experiment_route
 from .errors import DomainError, NotEntitledError, NotFoundError
 from .model_store import active_ranker
-from .rankers import PopularityContentRanker, Ranker, similar_scores
+from .rankers import PopularityContentRanker, Ranker, SparseScores, similar_scores
 from .results import RecommendationResult, RecommendedItem
-from .rules import rules_active, rules_apply_exclusions, rules_apply_pins, rules_apply_scores
+from .rules import (
+    Rule,
+    rules_active,
+    rules_apply_exclusions,
+    rules_apply_pins,
+    rules_apply_scores,
+    rules_apply_scores_at,
+    rules_boost_bound,
+)
 from .snapshots import ProcessSnapshot, snapshot_on_change
 
 SCENARIOS = ("home", "cross_sell", "member_exclusive", "feed", "similar", "search", "image_search", "assistant")
@@ -131,7 +140,7 @@ def _finish(
     scenario: str,
     catalog: ServingCatalog,
     ctx: CustomerContext,
-    scores: np.ndarray,
+    scores: np.ndarray | SparseScores,
     eligible: np.ndarray,
     k: int,
     *,
@@ -144,19 +153,17 @@ def _finish(
 ) -> RecommendationResult:
     rules = rules_active(scenario)
     rules_apply_exclusions(rules, catalog, eligible)
-    # A two-stage ranker scores only its retrieved rows (the rest are -inf): rank those when
-    # they fill the page, and the whole eligible catalog only when they do not.
-    finite = np.isfinite(scores)
-    candidates = np.flatnonzero(eligible & finite)
-    if len(candidates) < k:
-        candidates = np.flatnonzero(eligible)
-    adjusted = rules_apply_scores(rules, catalog, scores, candidates, finite)  # aligned with candidates
+    ranked = _rank_sparse(rules, catalog, scores, eligible, k) if isinstance(scores, SparseScores) else None
+    if ranked is None:
+        ranked = _rank_dense(rules, catalog, scores.dense(catalog) if isinstance(scores, SparseScores) else scores,
+                             eligible, k)
+    candidates, adjusted, score_rows = ranked
     top = top_k(adjusted, k)[0]  # ties by candidate position, i.e. by row
     score_of = dict(zip(candidates[top].tolist(), adjusted[top].tolist()))
     order, pinned = rules_apply_pins(rules, catalog, candidates[top].tolist(), eligible, k)
     missing = [row for row in order if row not in score_of]  # pinned from outside the candidates
     if missing:
-        score_of.update(zip(missing, rules_apply_scores(rules, catalog, scores, np.array(missing), finite).tolist()))
+        score_of.update(zip(missing, score_rows(np.array(missing)).tolist()))
     reason_context = {**(reason_context or {}), "sources": _sources(ranker, catalog, ctx, order, cart_rows, scenario)}
     texts = reason_mod.reasons_for(scenario, catalog, ctx, order, pinned, reason_context)
     items = [_item(catalog, row, score_of[row], texts[i]) for i, row in enumerate(order)]
@@ -168,6 +175,71 @@ def _finish(
         customer_known=ctx.known,
         extras=extras or {},
     )
+
+
+# (candidate rows ascending, their adjusted scores, adjusted scores of any other rows)
+Ranked = tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]
+
+
+def _rank_dense(rules: list[Rule], catalog: ServingCatalog, scores: np.ndarray, eligible: np.ndarray, k: int) -> Ranked:
+    # A two-stage ranker scores only its retrieved rows (the rest are -inf): rank those when
+    # they fill the page, and the whole eligible catalog only when they do not.
+    finite = np.isfinite(scores)
+    candidates = np.flatnonzero(eligible & finite)
+    if len(candidates) < k:
+        candidates = np.flatnonzero(eligible)
+    adjusted = rules_apply_scores(rules, catalog, scores, candidates, finite)  # aligned with candidates
+    return candidates, adjusted, lambda rows: rules_apply_scores(rules, catalog, scores, rows, finite)
+
+
+# Rows of the popularity order a sparse ranking walks first, and the most it walks before it
+# ranks every row instead (a filter almost nothing matches, a boost on a rare attribute).
+SPARSE_WALK_START = 256
+SPARSE_WALK_MAX = 65_536
+
+
+def _rank_sparse(rules: list[Rule], catalog: ServingCatalog, scores: SparseScores, eligible: np.ndarray,
+                 k: int) -> Ranked | None:
+    """The dense ranking's candidates and adjusted scores, from the listed rows and the head of
+    the popularity order alone; None when that cannot be shown to give the same top k.
+
+    Every row outside the listed ones and the walked head scores ``rest_scale * popularity``,
+    at most its value at the first row not walked; after boosts, at most that times
+    ``rules_boost_bound``. Once k candidates score strictly above this bound, no other row
+    can enter the top k or tie with it, so the answer is the dense one exactly.
+    """
+    listed = scores.rows[eligible[scores.rows]]
+    if scores.rest_scale is None:  # unscored rows are not candidates
+        if len(listed) < k or not len(scores.values):
+            return None  # the dense ranking then ranks every eligible row
+        floor = float(scores.values.min())
+        return listed, rules_apply_scores_at(rules, catalog, scores.at(catalog, listed), listed, floor), \
+            lambda rows: rules_apply_scores_at(rules, catalog, scores.at(catalog, rows), rows, floor)
+    # The shift's floor is the lowest score of any row: some unlisted row holds the lowest
+    # popularity when more rows hold it than are listed.
+    if catalog.popularity_min_count <= len(scores.rows):
+        return None
+    rest_floor = float(scores.rest(catalog, catalog.popularity_order[-1:])[0])
+    floor = min(rest_floor, float(scores.values.min())) if len(scores.values) else rest_floor
+    boost = rules_boost_bound(rules)
+    order, n = catalog.popularity_order, len(catalog)
+    walk = SPARSE_WALK_START
+    while True:
+        head = order[:walk]
+        candidates = np.union1d(listed, head[eligible[head]])
+        adjusted = rules_apply_scores_at(rules, catalog, scores.at(catalog, candidates), candidates, floor)
+        if walk >= n:
+            break  # every row walked: nothing is left outside
+        if len(candidates) >= k:
+            kth = float(np.partition(adjusted, len(adjusted) - k)[len(adjusted) - k])
+            bound = (float(scores.rest(catalog, order[walk:walk + 1])[0]) + 1.0 - floor) * boost
+            if kth > bound:
+                break
+        if walk >= SPARSE_WALK_MAX:
+            return None
+        walk *= 4
+    return candidates, adjusted, lambda rows: rules_apply_scores_at(rules, catalog, scores.at(catalog, rows), rows,
+                                                                    floor)
 
 
 def _sources(ranker: Ranker | None, catalog: ServingCatalog, ctx: CustomerContext, rows: list[int],
@@ -194,6 +266,14 @@ def _item(catalog: ServingCatalog, row: int, score: float, reason: str) -> Recom
     )
 
 
+def _scores(ranker: Ranker, catalog: ServingCatalog, ctx: CustomerContext, cart_rows: list[int],
+            scenario: str) -> np.ndarray | SparseScores:
+    """The ranker's sparse scores where it has them for this catalogue, else one per row."""
+    sparse = getattr(ranker, "score_sparse", None)
+    scores = sparse(catalog, ctx, cart_rows=cart_rows, scenario=scenario) if sparse is not None else None
+    return scores if scores is not None else ranker.score(catalog, ctx, cart_rows=cart_rows, scenario=scenario)
+
+
 def _personalised(ctx: CustomerContext, cart_rows: list[int] | None = None) -> bool:
     return bool(ctx.history) or bool(cart_rows)
 
@@ -208,7 +288,7 @@ def recommend_home(req: Request) -> RecommendationResult:
     ctx = _context(req)
     eligible = eligibility(catalog, ctx, product_type=req.product_type)
     ranker, route = _ranker(req, "home")
-    scores = ranker.score(catalog, ctx, cart_rows=[], scenario="home")
+    scores = _scores(ranker, catalog, ctx, [], "home")
     return _routed(_finish("home", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
                            personalised=_personalised(ctx), ranker=ranker), route)
 
@@ -232,7 +312,7 @@ def recommend_cross_sell(req: Request, item_ids: list[str]) -> RecommendationRes
     eligible = eligibility(catalog, ctx, product_type=req.product_type, exclude_rows=cart_rows)
     ranker, route = _ranker(req, "cross_sell")
     shopper = _with_cart_history(ctx, cart_context)
-    scores = ranker.score(catalog, shopper, cart_rows=cart_rows, scenario="cross_sell")
+    scores = _scores(ranker, catalog, shopper, cart_rows, "cross_sell")
     return _routed(_finish("cross_sell", catalog, shopper, scores, eligible, k, ranker_version=ranker.version,
                            personalised=True, reason_context={"cart": cart_context}, ranker=ranker,
                            cart_rows=cart_rows), route)
@@ -276,7 +356,7 @@ def recommend_member_exclusive(req: Request, *, as_tier: tuple[int, str] | None 
     catalog = serving_catalog()
     eligible = eligibility(catalog, ctx, product_type=req.product_type) & (catalog.tier_rank >= 1)
     ranker, route = _ranker(req, "member_exclusive")
-    scores = ranker.score(catalog, ctx, cart_rows=[], scenario="member_exclusive")
+    scores = _scores(ranker, catalog, ctx, [], "member_exclusive")
     return _routed(_finish("member_exclusive", catalog, ctx, scores, eligible, k, ranker_version=ranker.version,
                            personalised=_personalised(ctx), extras={"tier": ctx.tier_code}, ranker=ranker), route)
 
@@ -301,13 +381,24 @@ def recommend_similar(item_id: str, req: Request, *, same_type: bool = False) ->
     product_type = req.product_type or (anchor.product_type if same_type else None)
     eligible = eligibility(catalog, ctx, product_type=product_type, exclude_rows=[row] if row is not None else None,
                            exclude_purchased=False)
-    attr = (catalog.mask("type", anchor_type) * 0.1
-            + catalog.mask("colour", (anchor.colour or "").lower()) * 0.05
-            + catalog.mask("material", (anchor.material or "~").lower()) * 0.05)
+
+    def attributes(rows: np.ndarray | None = None) -> np.ndarray:
+        """Same type, colour and material as the anchor, as small tie-breaking bonuses."""
+        masks = [catalog.mask("type", anchor_type), catalog.mask("colour", (anchor.colour or "").lower()),
+                 catalog.mask("material", (anchor.material or "~").lower())]
+        if rows is not None:
+            masks = [mask[rows] for mask in masks]
+        return masks[0] * 0.1 + masks[1] * 0.05 + masks[2] * 0.05
+
+    scores: np.ndarray | SparseScores
     if row is not None and catalog.has_vector[row]:
-        scores = similar_scores(catalog, row, eligible, k) + attr
+        scores = similar_scores(catalog, row, eligible, k)
+        if isinstance(scores, SparseScores):
+            scores = replace(scores, values=scores.values + attributes(scores.rows))
+        else:
+            scores = scores + attributes()
     else:
-        scores = attr + 0.01 * np.log1p(catalog.popularity)
+        scores = attributes() + 0.01 * np.log1p(catalog.popularity)
     return _finish("similar", catalog, ctx, scores, eligible, k, ranker_version=catalog.vector_version or "attributes",
                    personalised=False, reason_context={"anchor_row": row, "anchor_title": anchor.title})
 
