@@ -1,7 +1,8 @@
 """Approximate nearest neighbours over unit vectors, through faiss (HNSW, inner product).
 
-Replaces the hand-written IVF for serving's per-request similarity (the shopper's recent
-items against a large catalogue). faiss was chosen by measurement (``bench/ann_choice.py``,
+Serving's per-request similarity (the shopper's recent items against a large catalogue). It
+replaced a hand-written IVF index here, as ``mips.py`` (faiss IVF) later did for the xDeepFM
+scorer's inner-product retrieval. faiss was chosen by measurement (``bench/ann_choice.py``,
 ``docs/benchmarks.md``): against hnswlib and usearch at the same graph size it gave the same
 recall@10 with the lowest query time, and it is maintained and packaged for every platform.
 
@@ -43,8 +44,10 @@ class AnnIndexError(Exception):
     """An index file is missing, damaged or belongs to other vectors."""
 
 
-def _faiss():
-    import faiss  # noqa: PLC0415 - a C++ extension: loaded by the processes that search only
+def faiss_module():
+    """The faiss module, imported on first use: a C++ extension, loaded by the processes that
+    build or search an index only (this package's ``mips`` shares it)."""
+    import faiss  # noqa: PLC0415
 
     return faiss
 
@@ -86,7 +89,7 @@ class AnnIndex:
         rows = np.arange(len(vectors), dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
         if vectors.ndim != 2 or len(rows) == 0:
             raise ValueError("cannot build an index over no rows")
-        faiss = _faiss()
+        faiss = faiss_module()
         index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = EF_CONSTRUCTION
         before = faiss.omp_get_max_threads()
@@ -103,7 +106,7 @@ class AnnIndex:
         best first; -1 / -inf pad a row when fewer than ``k`` are indexed."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
         k = max(1, min(int(k), len(self.rows)))
-        params = _faiss().SearchParametersHNSW()
+        params = faiss_module().SearchParametersHNSW()
         params.efSearch = max(EF_SEARCH, k)
         sims, ids = self.index.search(queries, k, params=params)
         found = ids >= 0
@@ -122,7 +125,7 @@ class AnnIndex:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
         try:
-            _faiss().write_index(self.index, str(tmp / INDEX_FILE))
+            faiss_module().write_index(self.index, str(tmp / INDEX_FILE))
             np.save(tmp / ROWS_FILE, self.rows, allow_pickle=False)
             meta = {"format": ANN_FORMAT, "key": self.key, "dim": self.dim, "count": len(self.rows),
                     "index_digest": file_digest(tmp / INDEX_FILE), "rows_digest": file_digest(tmp / ROWS_FILE)}
@@ -157,7 +160,7 @@ class AnnIndex:
                 raise AnnIndexError(f"{d}: {name} is missing")
             if file_digest(path) != meta.get(field):
                 raise AnnIndexError(f"{d}: {name} is corrupt (its digest does not match {META_FILE})")
-        faiss = _faiss()
+        faiss = faiss_module()
         try:
             # The vectors stay in the file, mapped: every process that loads this index shares
             # one copy of them in the page cache (the graph's links are read into memory).
