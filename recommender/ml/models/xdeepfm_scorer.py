@@ -27,7 +27,7 @@ import torch
 
 from ..common.matrix import top_k_unordered
 from ..data import UserContext
-from ..search.ivf import MipsIndex
+from ..search.mips import MipsIndex
 
 if TYPE_CHECKING:
     from .xdeepfm_net import XDeepFMNet
@@ -38,7 +38,8 @@ XX_CACHE_MAX_FLOATS = 8_000_000
 # From this many candidates the retrieval stage searches an inner-product index instead of
 # scanning every row: at 100k items the scan read 6.4 MB per request (0.3 ms alone, more
 # under load, where every worker streams its own copy through the shared cache), the index
-# ~5,000 rows in 32 cells (recall@200 of the exact top 200: 0.89, docs/benchmarks.md).
+# ~5,000 rows in 32 cells (recall@200 of the exact top 200: 0.89 with the former hand-written
+# cells, docs/benchmarks.md; the faiss IVF that replaced them recalls more, ml/search/mips.py).
 RETRIEVAL_INDEX_MIN_ITEMS = 20_000
 # Rows the index scans per row it returns: more is closer to exact and slower.
 RETRIEVAL_SCAN_FACTOR = 25
@@ -228,7 +229,7 @@ class SingleUserScorer:
 
     def retrieval_probes(self, k: int) -> int:
         """Cells the index probes for ``k`` nearest: enough for ~RETRIEVAL_SCAN_FACTOR rows each."""
-        cells = self.retrieval_index.ivf.n_cells if self.retrieval_index is not None else 1
+        cells = self.retrieval_index.n_cells if self.retrieval_index is not None else 1
         return max(1, int(np.ceil(RETRIEVAL_SCAN_FACTOR * k * cells / len(self.items))))
 
     def score(self, u: np.ndarray, pos: np.ndarray | None = None) -> np.ndarray:
