@@ -1,4 +1,4 @@
-"""Which ANN library replaces the hand-written IVF: recall@10 against exact search beside speed.
+"""Which ANN library serves the similarity index: recall@10 against exact search beside speed.
 
     python bench/ann_choice.py                      # 100k x 64 (the serving projection), then 512-d
     python bench/ann_choice.py --items 1000000 --dims 64 --queries 300
@@ -10,6 +10,8 @@ catalogue items with a little noise, as serving's anchors (the shopper's own ite
 Only faiss is a requirement of the app; the comparison also needs ``pip install hnswlib==0.8.0
 usearch==2.26.6`` (usearch pulls numkong). Every library runs single-threaded at query time (a web worker runs one BLAS/torch thread);
 the build uses all cores. Recall@10: share of the exact top 10 (inner product) found.
+The "hand-written IVF" row of docs/benchmarks.md came from the numpy index this replaced
+(``git show 8d7bcd2:recommender/ml/search/ivf.py``), removed since; it is no longer measured here.
 """
 from __future__ import annotations
 
@@ -70,15 +72,13 @@ def main() -> None:
     p.add_argument("--dims", type=int, nargs="+", default=[64, 512])
     p.add_argument("--queries", type=int, default=500)
     p.add_argument("--k", type=int, default=10)
-    p.add_argument("--libs", nargs="+", default=["exact", "ivf", "faiss-hnsw", "faiss-ivf", "hnswlib", "usearch"],
+    p.add_argument("--libs", nargs="+", default=["exact", "faiss-hnsw", "faiss-ivf", "hnswlib", "usearch"],
                    help="which to measure (growth runs: exact faiss-hnsw)")
     p.add_argument("--hnsw-m", type=int, nargs="+", default=[16, 32])
     args = p.parse_args()
     import faiss
     import hnswlib
     from usearch.index import Index as UIndex
-
-    from recommender.ml.search.ivf import IvfIndex
 
     cores = os.cpu_count() or 1
     print(f"items={args.items} queries={args.queries} k={args.k} cores={cores} load={os.getloadavg()[0]:.2f}")
@@ -98,17 +98,6 @@ def main() -> None:
         if "exact" in args.libs:
             report("exact (numpy matmul + argpartition)", 0.0,
                    lambda v: np.argpartition(-(x @ v), k - 1)[:k], x.nbytes / 1e6)
-
-        t = time.perf_counter()
-        ivf = IvfIndex.build(x) if "ivf" in args.libs else None
-        build = time.perf_counter() - t
-
-        def ivf_q(v):
-            r, s = ivf.max_similarity(v[None], n_probe=8)
-            return r[np.argpartition(-s, k - 1)[:k]]
-        if ivf is not None:
-            report(f"hand-written IVF ({ivf.n_cells} cells, 8 probes)", build, ivf_q,
-                   (ivf.sorted_vectors.nbytes + ivf.order.nbytes) / 1e6)
 
         for m, ef in [(m, ef) for m, ef in ((16, 64), (32, 64), (32, 128)) if m in args.hnsw_m
                       and "faiss-hnsw" in args.libs]:
