@@ -204,9 +204,10 @@ class Server:
 
 
 def memory(pid: int) -> dict[str, float]:
-    """MB: RSS, PSS (shared pages split between their users) and USS (this process's own pages,
-    what stopping it would free)."""
-    out = {"rss": 0.0, "pss": 0.0, "uss": 0.0}
+    """MB: RSS, PSS (shared pages split between their users), USS (this process's own pages,
+    what stopping it would free) and anon (RSS less the pages of mapped files: the heap; a
+    mapped file's pages are page cache, shared by every process and reclaimable)."""
+    out = {"rss": 0.0, "pss": 0.0, "uss": 0.0, "anon": 0.0}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
             key, _, rest = line.partition(":")
@@ -217,6 +218,8 @@ def memory(pid: int) -> dict[str, float]:
                 out["pss"] = kb / 1024
             elif key in ("Private_Clean", "Private_Dirty"):
                 out["uss"] += kb / 1024
+            elif key == "Anonymous":
+                out["anon"] = kb / 1024
     except OSError:
         pass
     return out
@@ -234,10 +237,28 @@ def prepare(args, items=None, db=None):
     subprocess.run(["redis-cli", "-n", str(args.redis_db), "FLUSHDB"], check=False, capture_output=True)
     t = time.perf_counter()
     secret = al.database_prepare(env, db, items, args.customers, 7)
+    if args.quiet_customers:
+        customers_top_up(db, args.quiet_customers)
     prepared = time.perf_counter() - t
     subprocess.run([sys.executable, str(ROOT / "bench" / "api_latency.py"), "--register-model", ""], cwd=ROOT, env=env,
                    check=True, capture_output=True, text=True)
     return env, secret, prepared
+
+
+def customers_top_up(db: str, quiet: int) -> None:
+    """Make the customer table hold ``quiet`` more customers without events ("quiet-N"), so a
+    lookup runs against a table of the issue's size (1M); requests still come from the active
+    customers, the personalised (costlier) path. Idempotent: only the missing ones are added."""
+    import psycopg
+
+    with psycopg.connect(f"{al.PG}/{db}", autocommit=True) as conn:
+        have = conn.execute("SELECT count(*) FROM recommender_customer WHERE external_id LIKE 'quiet-%'").fetchone()[0]
+        if have < quiet:
+            conn.execute("INSERT INTO recommender_customer (external_id, created_at) "
+                         "SELECT 'quiet-' || g, now() FROM generate_series(%s, %s) g", (have, quiet - 1))
+            conn.execute("ANALYZE recommender_customer")
+        total = conn.execute("SELECT count(*) FROM recommender_customer").fetchone()[0]
+    print(f"customers in {db}: {total:,}", flush=True)
 
 
 def warm_all(server, secret, args, seconds=4.0):
@@ -484,9 +505,9 @@ def cmd_deps(args):
 
 
 def cmd_growth(args):
-    print("| items | DB fill s | start s (master build) | master RSS MB | worker RSS / PSS / USS MB | home p50 / p99 ms | "
-          "similar p50 / p99 ms |")
-    print("|---:|---:|---:|---:|---|---|---|")
+    print("| items | DB fill s | start s (master build) | master RSS / anon MB | worker RSS / PSS / USS / anon MB | "
+          "home p50 / p99 ms | similar p50 / p99 ms |")
+    print("|---:|---:|---:|---|---|---|---|")
     items = args.items  # --db holds this size; other sizes get a database of their own
     for size in args.sizes:
         args.items = size
@@ -500,10 +521,10 @@ def cmd_growth(args):
                                 args.duration)
             master = memory(server.proc.pid)
             per = [memory(p) for p in server.workers()]
-            w = {k: sum(m[k] for m in per) / len(per) for k in ("rss", "pss", "uss")}
-            print(f"| {size:,} | {prepared:.0f} | {start:.1f} | {master['rss']:.0f} | {w['rss']:.0f} / {w['pss']:.0f} / "
-                  f"{w['uss']:.0f} | {home['p50']:.1f} / {home['p99']:.1f} | {similar['p50']:.1f} / {similar['p99']:.1f} |",
-                  flush=True)
+            w = {k: sum(m[k] for m in per) / len(per) for k in ("rss", "pss", "uss", "anon")}
+            print(f"| {size:,} | {prepared:.0f} | {start:.1f} | {master['rss']:.0f} / {master['anon']:.0f} | "
+                  f"{w['rss']:.0f} / {w['pss']:.0f} / {w['uss']:.0f} / {w['anon']:.0f} | "
+                  f"{home['p50']:.1f} / {home['p99']:.1f} | {similar['p50']:.1f} / {similar['p99']:.1f} |", flush=True)
         finally:
             server.stop()
 
@@ -527,6 +548,8 @@ def main():
     p.add_argument("--rate", type=int, default=100)
     p.add_argument("--samples", type=int, default=300)
     p.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    p.add_argument("--quiet-customers", type=int, default=0,
+                   help="add this many customers without events to the database (growth: 998000 -> 1M customers)")
     p.add_argument("--ready-timeout", type=float, default=600.0,
                    help="growth: seconds a size's server may take to answer (a 1M-item build takes minutes)")
     args = p.parse_args()

@@ -8,6 +8,7 @@ consistent snapshot.
 from __future__ import annotations
 
 import gc
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -17,11 +18,12 @@ import numpy as np
 from django.db.models import Count, Max
 from django.utils import timezone
 
+from recommender.ml.common.mapped import array_digest
 from recommender.ml.search.ann import AnnIndex, RowNeighbours
 from recommender.models import Event, Item, ItemImage, ItemVector
 
 from .housekeeping import Housekeeper, housekeeper
-from .similarity_index import shared_array, similarity_index_load_or_build
+from .similarity_index import shared_array_as, similarity_index_load_or_build
 
 REFRESH_SECONDS = 5.0
 # Above this many items, per-request similarity runs on a 64-d projection of the item
@@ -230,14 +232,18 @@ def catalog_build() -> ServingCatalog:
         vector_version=version,
     )
     catalog.items_built_at = catalog.built_at
-    catalog.fast_vectors = _fast_vectors(vectors, has_vector)
     if len(item_pk) > LARGE_CATALOG and has_vector.any():
+        # Mapped from files every process shares (2.3 GB at 1M items), not held per worker; the
+        # projection is computed once, by the first process, and read by every other.
+        key = array_digest(vectors)
+        catalog.vectors = shared_array_as(key, lambda: vectors)
+        catalog.fast_vectors = shared_array_as(_projection_key(key, has_vector),
+                                               lambda: _fast_vectors(vectors, has_vector))
         catalog.similarity_index = similarity_index_load_or_build(catalog.fast_vectors, np.flatnonzero(has_vector))
-        # Mapped from files every process shares (2.3 GB at 1M items), not held per worker.
-        catalog.vectors = shared_array(vectors)
-        catalog.fast_vectors = shared_array(catalog.fast_vectors)
         catalog.anchor_neighbours = RowNeighbours(catalog.similarity_index, catalog.fast_vectors,
                                                   SIMILARITY_NEIGHBOURS)
+    else:
+        catalog.fast_vectors = _fast_vectors(vectors, has_vector)
     catalog.popularity_score, catalog.popularity_order, catalog.popularity_min_count = _popularity_ranking(pop)
     catalog.type_names = frozenset(catalog.types.tolist())
     catalog.co_buy_types = _co_buy_types(item_pk)
@@ -284,6 +290,14 @@ def _popularity_ranking(pop: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 def _scaled(values: np.ndarray) -> np.ndarray:
     span = float(values.max() - values.min()) if len(values) else 0.0
     return ((values - values.min()) / span).astype(np.float32) if span > 0 else np.zeros(len(values), np.float32)
+
+
+def _projection_key(vectors_key: str, has: np.ndarray) -> str:
+    """The key of ``_fast_vectors`` for the vectors saved under ``vectors_key``."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"projection|{vectors_key}|{PROJECTED_DIM}|".encode())
+    h.update(np.packbits(has).tobytes())
+    return h.hexdigest()
 
 
 def _fast_vectors(vectors: np.ndarray, has: np.ndarray) -> np.ndarray:

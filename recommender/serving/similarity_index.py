@@ -10,7 +10,7 @@ vectors' index) is refused: ``AnnIndexError`` with one clear log line. The catal
 that asked fails, so a worker starting up refuses to start and a running worker keeps the
 snapshot (and index) it already serves; deleting the folder lets the next build make it again.
 
-A large catalogue's vectors go the same way (``shared_array``): saved once under their digest
+A large catalogue's vectors go the same way (``shared_array_as``): saved once under their digest
 and memory-mapped, so every worker reads one copy in the page cache, even after each worker has
 rebuilt its own snapshot (what ``--preload`` shares is only what the master built).
 """
@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from recommender.artifacts import ann_root, mapped_root
-from recommender.ml.common.mapped import MappedArrayError, array_digest, mapped_load, mapped_save
+from recommender.ml.common.mapped import MappedArrayError, mapped_load, mapped_save
 from recommender.ml.search.ann import AnnIndex, AnnIndexError, vectors_digest
 
 logger = logging.getLogger(__name__)
@@ -47,14 +48,16 @@ def similarity_index_load_or_build(vectors: np.ndarray, rows: np.ndarray) -> Ann
     return AnnIndex.load(folder, key)  # mapped from the file like every other process's copy
 
 
-def shared_array(array: np.ndarray) -> np.ndarray:
-    """``array`` as a read-only mapping of its saved copy, saved now if no process has yet.
+def shared_array_as(key: str, make: Callable[[], np.ndarray]) -> np.ndarray:
+    """The array saved under ``key``, mapped read-only; ``make`` makes it when no process has
+    saved it yet. Every process then reads the first maker's bytes: a derived array (a
+    projection through BLAS, whose last bits depend on its thread count) is the same
+    everywhere, and so is anything keyed by its digest (the index).
 
     A damaged copy is refused like a damaged index (``MappedArrayError``, one log line)."""
-    key = array_digest(array)
     folder = mapped_root() / key
     if not folder.exists():
-        mapped_save(array, folder, key)
+        mapped_save(make(), folder, key)
         # A snapshot maps two arrays (full and projected vectors): keep the last few snapshots'.
         _prune(mapped_root(), keep=key, count=2 * KEEP_FOLDERS)
     try:

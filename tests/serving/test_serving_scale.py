@@ -221,6 +221,23 @@ def test_a_large_catalogs_vectors_are_mapped_from_one_shared_file(large_catalog)
     assert first.currency[0] is first.currency[1] and first.types[0] is first.types[2]
 
 
+def test_the_projection_is_made_once_and_read_by_every_later_build(large_catalog, monkeypatch):
+    """A projection's last bits depend on BLAS's thread count (1 in a web worker, all cores in a
+    shell); read from the first maker's file, every process has the same one, so the same
+    index key, and none rebuilds the index (minutes at 1M items)."""
+    from recommender.serving.catalog import catalog_build
+
+    first = serving_catalog()
+
+    def different_bits(vectors, has):
+        raise AssertionError("the projection was computed again")
+
+    monkeypatch.setattr(catalog_mod, "_fast_vectors", different_bits)
+    second = catalog_build()
+    assert second.fast_vectors.filename == first.fast_vectors.filename
+    assert second.similarity_index.key == first.similarity_index.key
+
+
 def test_a_corrupt_vectors_file_is_refused_like_a_corrupt_index(large_catalog, caplog):
     from recommender.ml.common.mapped import MappedArrayError
 
