@@ -107,9 +107,12 @@ class ServingCatalog:
     items_built_at: float = 0.0  # when the items were last read (built_at: any refresh)
     row_of: dict[str, int] = field(default_factory=dict)
     pk_row: dict[int, int] = field(default_factory=dict)
-    # Boolean row masks by (attribute, value), computed on first use: comparing 100k Python
-    # strings costs milliseconds, a cached mask microseconds. The snapshot never changes,
-    # so the masks never go stale.
+    # Per attribute ("type", "colour", "material"): each row's value as a small integer, and
+    # the integer of each value. A mask is then one integer comparison (0.1 ms at 1M rows),
+    # not a comparison of Python strings (~50 ms at 1M rows, paid again in every worker).
+    attribute_codes: dict[str, tuple[np.ndarray, dict[str, int]]] = field(default_factory=dict, repr=False)
+    # Boolean row masks by (attribute, value), computed on first use and cached. The snapshot
+    # never changes, so the masks never go stale.
     _masks: dict[tuple[str, str], np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -121,7 +124,12 @@ class ServingCatalog:
         key = (attribute, value)
         found = self._masks.get(key)
         if found is None:
-            if attribute == "type":
+            coded = self.attribute_codes.get(attribute)
+            if coded is not None:
+                codes, code_of = coded
+                code = code_of.get(value)
+                found = codes == code if code is not None else np.zeros(len(self), dtype=bool)
+            elif attribute == "type":
                 found = self.types == value
             elif attribute == "colour":
                 found = self.colours == value
@@ -245,6 +253,8 @@ def catalog_build() -> ServingCatalog:
     else:
         catalog.fast_vectors = _fast_vectors(vectors, has_vector)
     catalog.popularity_score, catalog.popularity_order, catalog.popularity_min_count = _popularity_ranking(pop)
+    catalog.attribute_codes = {name: _coded(values) for name, values in
+                               (("type", catalog.types), ("colour", catalog.colours), ("material", catalog.materials))}
     catalog.type_names = frozenset(catalog.types.tolist())
     catalog.co_buy_types = _co_buy_types(item_pk)
     catalog.row_of = {eid: i for i, eid in enumerate(catalog.external_ids)}
@@ -285,6 +295,13 @@ def _popularity_ranking(pop: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     score = _scaled(np.log1p(pop))
     order = np.argsort(-score, kind="stable").astype(np.int32)
     return score, order, int(np.count_nonzero(score == score.min())) if len(score) else 0
+
+
+def _coded(values: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """(each row's value as an integer, the integer of each value)."""
+    code_of: dict[str, int] = {}
+    codes = np.fromiter((code_of.setdefault(v, len(code_of)) for v in values), dtype=np.int32, count=len(values))
+    return codes, code_of
 
 
 def _scaled(values: np.ndarray) -> np.ndarray:

@@ -283,6 +283,10 @@ def test_catalog_masks_are_cached_and_read_only(large_catalog):
     with pytest.raises(ValueError):
         rings[0] = not rings[0]
     assert catalog.type_names == frozenset({"ring", "necklace"})
+    # coded masks answer what comparing the strings answers, unknown values included
+    for attribute, values in (("type", catalog.types), ("colour", catalog.colours), ("material", catalog.materials)):
+        for value in {*values.tolist(), "no-such-value"}:
+            np.testing.assert_array_equal(catalog.mask(attribute, value), values == value)
 
 
 def test_a_changed_catalog_replaces_the_snapshot_in_place(shop, monkeypatch):
