@@ -219,3 +219,35 @@ def test_alternative_terms_need_one_of_them(jewels):
     assert set(ids(search("pearl and rhinestone necklace"))) == {"N1", "N3"}  # nothing has both: relaxed
     assert search("pearl and rhinestone necklace").extras["parsed"]["relaxed"] == ["terms"]
     assert search("pearl or rhinestone necklace").extras["parsed"]["relaxed"] == []
+
+
+def test_the_text_matrix_holds_each_items_vector_of_its_current_text_only(jewels):
+    """Vectors of an older text (the title changed since) are stale: the item counts as not
+    encoded until its new text is."""
+    import numpy as np
+
+    from recommender.embeddings.services import item_text, text_digest
+    from recommender.embeddings import encoders
+    from recommender.models import EncoderOutput
+    from recommender.serving.catalog import serving_catalog
+    from recommender.serving.search import _text_matrix
+
+    encoder = encoders.search_text_encoder()
+    fields = ("title", "description", "product_type", "colour", "material", "appearance")
+    items = list(Item.objects.filter(is_jewelry=True).order_by("id")[:3])
+    for n, item in enumerate(items):
+        text = item_text({f: getattr(item, f) for f in fields})
+        vector = np.full(encoder.dim, n + 1, dtype="<f4")
+        EncoderOutput.objects.create(item=item, modality="text", encoder=encoder.version, input_hash=text_digest(text),
+                                     dim=encoder.dim, vector=vector.tobytes())
+    # the third item's older text, stored too: never the one used
+    EncoderOutput.objects.create(item=items[2], modality="text", encoder=encoder.version, input_hash="0" * 64,
+                                 dim=encoder.dim, vector=np.full(encoder.dim, 99, dtype="<f4").tobytes())
+    items[1].title = "A renamed piece"
+    items[1].save()
+    serving_catalog_invalidate()
+    catalog = serving_catalog()
+    matrix, has = _text_matrix(catalog)
+    rows = [catalog.pk_row[i.pk] for i in items]
+    assert has.sum() == 2 and has[rows[0]] and not has[rows[1]] and has[rows[2]]
+    assert matrix[rows[0]][0] == 1.0 and matrix[rows[2]][0] == 3.0 and not matrix[rows[1]].any()
