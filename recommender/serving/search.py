@@ -52,32 +52,56 @@ def _cached(name: str, key: tuple, build):
 # --- indexes over the catalog -------------------------------------------------------------------
 
 
-def _text_matrix(catalog: ServingCatalog) -> tuple[np.ndarray, np.ndarray]:
-    """Search-encoder vectors of each item's current text (zeros + False where not encoded yet)."""
+@dataclass(frozen=True)
+class TextVectors:
+    """Search-encoder vectors of the items whose current text is encoded, and only of those: a
+    dense (items x 512) matrix of zeros was 2 GB of resident memory at 1M items (calloc zeroes
+    reused heap pages by writing them) before a single text was encoded."""
+
+    rows: np.ndarray  # catalogue rows, ascending
+    matrix: np.ndarray  # (len(rows), dim)
+    size: int  # catalogue rows
+
+    @property
+    def has(self) -> np.ndarray:
+        has = np.zeros(self.size, dtype=bool)
+        has[self.rows] = True
+        return has
+
+    def scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the query's cosine with each row, 0 where not encoded; which rows are encoded)."""
+        scores = np.zeros(self.size, dtype=np.float32)
+        if len(self.rows):
+            scores[self.rows] = self.matrix @ query
+        return scores, self.has
+
+
+def _text_matrix(catalog: ServingCatalog) -> TextVectors:
+    """Search-encoder vectors of each item's current text."""
     encoder = encoders.search_text_encoder()
 
-    def build():
-        # Streamed, and only for items with a stored vector: a dict of every item's values
+    def build() -> TextVectors:
+        # Streamed, and items read only when vectors are stored: a dict of every item's values
         # (1M items) left ~2 GB of freed-but-fragmented heap in every serving process.
         outputs = EncoderOutput.objects.filter(modality="text", encoder=encoder.version, item__is_jewelry=True)
         stored = set(outputs.values_list("item_id", flat=True).iterator(chunk_size=5000))
-        matrix = np.zeros((len(catalog), encoder.dim), dtype=np.float32)
-        has = np.zeros(len(catalog), dtype=bool)
-        if not stored:
-            return matrix, has
-        fields = ("id", "title", "description", "product_type", "colour", "material", "appearance")
-        current = {  # the digest of each stored item's text now: an older text's vector is stale
-            row[0]: text_digest(item_text(dict(zip(fields, row))))
-            for row in Item.objects.filter(is_jewelry=True).values_list(*fields).iterator(chunk_size=5000)
-            if row[0] in stored
-        }
-        rows = outputs.values_list("item_id", "input_hash", "dim", "vector").iterator(chunk_size=2000)
-        for item_id, digest, dim, blob in rows:
-            row = catalog.pk_row.get(item_id)
-            if row is not None and current.get(item_id) == digest:
-                matrix[row] = np.frombuffer(bytes(blob), dtype="<f4", count=dim)
-                has[row] = True
-        return matrix, has
+        found: dict[int, bytes] = {}
+        if stored:
+            fields = ("id", "title", "description", "product_type", "colour", "material", "appearance")
+            current = {  # the digest of each stored item's text now: an older text's vector is stale
+                row[0]: text_digest(item_text(dict(zip(fields, row))))
+                for row in Item.objects.filter(is_jewelry=True).values_list(*fields).iterator(chunk_size=5000)
+                if row[0] in stored
+            }
+            rows = outputs.values_list("item_id", "input_hash", "dim", "vector").iterator(chunk_size=2000)
+            for item_id, digest, dim, blob in rows:
+                row = catalog.pk_row.get(item_id)
+                if row is not None and current.get(item_id) == digest and dim == encoder.dim:
+                    found[row] = bytes(blob)
+        order = sorted(found)
+        matrix = (np.frombuffer(b"".join(found[r] for r in order), dtype="<f4").reshape(len(order), encoder.dim)
+                  if order else np.zeros((0, encoder.dim), np.float32))
+        return TextVectors(np.array(order, dtype=np.int64), matrix, len(catalog))
 
     return _cached("text", (catalog.fingerprint, encoder.version), build)
 
@@ -368,8 +392,7 @@ def search_text(query: str, req: Request, *, price_min: float | None = None,
     rankings, weights = [(lexical, lexical > 0)], [1.0]
     qvec = _query_vector(parsed, vocab)
     if qvec is not None:
-        matrix, has = _text_matrix(catalog)
-        rankings.append((matrix @ qvec, has))
+        rankings.append(_text_matrix(catalog).scores(qvec))
         weights.append(1.0 if parsed.remaining_text else UNDERSTOOD_VECTOR_WEIGHT)
     fused = reciprocal_rank_fusion(rankings, rows, weights=weights)
     top = fused.max() if len(fused) else 0.0

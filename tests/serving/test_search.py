@@ -247,7 +247,10 @@ def test_the_text_matrix_holds_each_items_vector_of_its_current_text_only(jewels
     items[1].save()
     serving_catalog_invalidate()
     catalog = serving_catalog()
-    matrix, has = _text_matrix(catalog)
+    text = _text_matrix(catalog)
     rows = [catalog.pk_row[i.pk] for i in items]
-    assert has.sum() == 2 and has[rows[0]] and not has[rows[1]] and has[rows[2]]
-    assert matrix[rows[0]][0] == 1.0 and matrix[rows[2]][0] == 3.0 and not matrix[rows[1]].any()
+    assert text.has.sum() == 2 and text.has[rows[0]] and not text.has[rows[1]] and text.has[rows[2]]
+    assert sorted(text.rows.tolist()) == sorted([rows[0], rows[2]]) and text.matrix.shape == (2, encoder.dim)
+    scores, has = text.scores(np.ones(encoder.dim, np.float32))
+    assert scores.shape == (len(catalog),) and (has == text.has).all()
+    assert scores[rows[0]] == encoder.dim and scores[rows[2]] == 3 * encoder.dim and scores[rows[1]] == 0
