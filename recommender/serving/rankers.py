@@ -74,10 +74,15 @@ def history_neighbours(catalog: ServingCatalog, ctx: CustomerContext, cart_rows:
     rows = _anchor_rows(catalog, ctx, cart_rows)
     if not rows or catalog.anchor_neighbours is None:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    near, sims = catalog.anchor_neighbours.max_similarity(rows)
+    near, sims = catalog.anchor_neighbours.max_similarity(rows)  # near ascending
     sims = sims.copy()
-    sims[np.isin(near, rows)] = 1.0  # an anchor is its own nearest item, whatever the index found
-    missing = np.setdiff1d(rows, near)
+    # An anchor is its own nearest item, whatever the index found. (searchsorted on the sorted
+    # rows, not np.isin / setdiff1d: those sort again, ~0.5 ms a request for 8 anchors.)
+    anchors = np.asarray(rows, np.int64)
+    at = np.minimum(np.searchsorted(near, anchors), max(len(near) - 1, 0))
+    present = near[at] == anchors if len(near) else np.zeros(len(anchors), bool)
+    sims[at[present]] = 1.0
+    missing = anchors[~present]
     if len(missing):
         near = np.concatenate([near, missing])
         sims = np.concatenate([sims, np.ones(len(missing), np.float32)])

@@ -198,6 +198,14 @@ SPARSE_WALK_START = 256
 SPARSE_WALK_MAX = 65_536
 
 
+def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.union1d`` for a few hundred rows: one sort, no hash table (numpy 2's ``unique``
+    costs ~60 us here, six times this)."""
+    rows = np.concatenate([a, b]).astype(np.int64, copy=False)
+    rows.sort()
+    return rows[np.concatenate(([True], rows[1:] != rows[:-1]))] if len(rows) else rows
+
+
 def _rank_sparse(rules: list[Rule], catalog: ServingCatalog, scores: SparseScores, eligible: np.ndarray,
                  k: int) -> Ranked | None:
     """The dense ranking's candidates and adjusted scores, from the listed rows and the head of
@@ -226,7 +234,7 @@ def _rank_sparse(rules: list[Rule], catalog: ServingCatalog, scores: SparseScore
     walk = SPARSE_WALK_START
     while True:
         head = order[:walk]
-        candidates = np.union1d(listed, head[eligible[head]])
+        candidates = _sorted_union(listed, head[eligible[head]])
         adjusted = rules_apply_scores_at(rules, catalog, scores.at(catalog, candidates), candidates, floor)
         if walk >= n:
             break  # every row walked: nothing is left outside
