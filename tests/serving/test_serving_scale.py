@@ -359,3 +359,16 @@ def test_items_are_reread_periodically_even_when_the_fingerprint_cannot_see_a_ch
     monkeypatch.setattr(catalog_mod, "FULL_REBUILD_SECONDS", 0.0)
     second = serving_catalog()
     assert second.titles[second.row_of["J001"]] == "Gold hoops XL" and second.external_ids is not first.external_ids
+
+
+def test_the_popularity_order_is_a_stable_sort_of_the_scores_highest_first():
+    from recommender.serving.catalog import _popularity_ranking
+
+    rng = np.random.default_rng(3)
+    for pop in (np.zeros(50, np.float32), rng.integers(0, 4, 500).astype(np.float32),
+                np.where(rng.random(2000) < 0.05, rng.random(2000) * 9, 0).astype(np.float32)):
+        score, order, lowest = _popularity_ranking(pop)
+        np.testing.assert_array_equal(order, np.argsort(-score, kind="stable"))
+        assert lowest == int(np.count_nonzero(score == score.min()))
+    score, order, lowest = _popularity_ranking(np.zeros(0, np.float32))
+    assert len(order) == 0 and lowest == 0
