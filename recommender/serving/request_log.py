@@ -29,7 +29,6 @@ _last_flush = time.monotonic()
 
 
 def api_request_record(scenario: str, status_code: int, latency_ms: float) -> None:
-    global _last_flush
     minute = datetime.now(dt_timezone.utc).replace(second=0, microsecond=0)
     with _lock:
         entry = _buffer[(minute, scenario)]

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +49,16 @@ def array_digest(array: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def mapped_save(array: np.ndarray, directory: str | os.PathLike, key: str) -> Path:
-    """Write ``array`` and a meta.json (key, dtype, shape, file digest) into ``directory``,
-    atomically: a reader sees the whole folder or none of it. If another process saved the
-    same key first, theirs is kept (it holds the same bytes)."""
+def folder_save(directory: str | os.PathLike, write: Callable[[Path], dict]) -> Path:
+    """Save a folder atomically: ``write`` fills a temporary folder beside ``directory`` and
+    returns the meta to store as meta.json, then one rename publishes it, so a reader sees the
+    whole folder or none of it. If another process saved the same folder first, theirs is
+    kept (a folder's name is its content's key: it holds the same bytes)."""
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
-    array = np.ascontiguousarray(array)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        np.save(tmp / ARRAY_FILE, array, allow_pickle=False)
-        meta = {"format": MAPPED_FORMAT, "key": key, "dtype": array.dtype.str, "shape": list(array.shape),
-                "digest": file_digest(tmp / ARRAY_FILE)}
-        (tmp / META_FILE).write_text(json.dumps(meta))
+        (tmp / META_FILE).write_text(json.dumps(write(tmp)))
         try:
             os.rename(tmp, target)
         except OSError:
@@ -73,6 +71,42 @@ def mapped_save(array: np.ndarray, directory: str | os.PathLike, key: str) -> Pa
     return target
 
 
+def folder_meta_checked(directory: Path, *, format: str, key: str | None, files: dict[str, str],
+                        error: type[Exception], kind: str, foreign: str) -> dict:
+    """The meta.json of a folder saved by ``folder_save``, after checking its format, its key
+    (unless None) and, for each ``files`` name -> meta field, that the file exists and its
+    digest is that field. Raises ``error`` naming the folder and the fault: ``kind`` says what
+    the folder should be ("an ANN index"), ``foreign`` what a wrong key means."""
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise error(f"{directory}: unreadable {META_FILE} ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != format:
+        raise error(f"{directory}: not {kind} (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if key is not None and meta.get("key") != key:
+        raise error(f"{directory}: {foreign} (key {meta.get('key')!r}, expected {key!r})")
+    for name, field in files.items():
+        path = directory / name
+        if not path.is_file():
+            raise error(f"{directory}: {name} is missing")
+        if file_digest(path) != meta.get(field):
+            raise error(f"{directory}: {name} is corrupt (its digest does not match {META_FILE})")
+    return meta
+
+
+def mapped_save(array: np.ndarray, directory: str | os.PathLike, key: str) -> Path:
+    """Write ``array`` and a meta.json (key, dtype, shape, file digest) into ``directory``
+    (``folder_save``: atomically, first writer kept)."""
+    array = np.ascontiguousarray(array)
+
+    def write(tmp: Path) -> dict:
+        np.save(tmp / ARRAY_FILE, array, allow_pickle=False)
+        return {"format": MAPPED_FORMAT, "key": key, "dtype": array.dtype.str, "shape": list(array.shape),
+                "digest": file_digest(tmp / ARRAY_FILE)}
+
+    return folder_save(directory, write)
+
+
 def mapped_load(directory: str | os.PathLike, key: str | None = None) -> np.ndarray:
     """The array saved in ``directory``, mapped read-only; with ``key``, it must be that array.
 
@@ -80,21 +114,10 @@ def mapped_load(directory: str | os.PathLike, key: str | None = None) -> np.ndar
     the pages in the shared page cache without counting them in this process's memory.
     """
     d = Path(directory)
+    meta = folder_meta_checked(d, format=MAPPED_FORMAT, key=key, files={ARRAY_FILE: "digest"},
+                               error=MappedArrayError, kind="a mapped array", foreign="holds another array")
     try:
-        meta = json.loads((d / META_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise MappedArrayError(f"{d}: unreadable {META_FILE} ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != MAPPED_FORMAT:
-        raise MappedArrayError(f"{d}: not a mapped array (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if key is not None and meta.get("key") != key:
-        raise MappedArrayError(f"{d}: holds another array (key {meta.get('key')!r}, expected {key!r})")
-    path = d / ARRAY_FILE
-    if not path.is_file():
-        raise MappedArrayError(f"{d}: {ARRAY_FILE} is missing")
-    if file_digest(path) != meta.get("digest"):
-        raise MappedArrayError(f"{d}: {ARRAY_FILE} is corrupt (its digest does not match {META_FILE})")
-    try:
-        array = np.load(path, allow_pickle=False, mmap_mode="r")
+        array = np.load(d / ARRAY_FILE, allow_pickle=False, mmap_mode="r")
     except (ValueError, OSError) as exc:
         raise MappedArrayError(f"{d}: cannot map {ARRAY_FILE} ({exc})") from exc
     if array.dtype.str != meta.get("dtype") or list(array.shape) != meta.get("shape"):

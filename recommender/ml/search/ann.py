@@ -16,10 +16,7 @@ file's own digest and its shape before trusting a byte of it, and raises ``AnnIn
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import shutil
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -27,12 +24,11 @@ from typing import Sequence
 
 import numpy as np
 
-from recommender.ml.common.mapped import file_digest
+from recommender.ml.common.mapped import META_FILE, file_digest, folder_meta_checked, folder_save
 
 ANN_FORMAT = "jewelrec.ann/1"
 INDEX_FILE = "index.faiss"
 ROWS_FILE = "rows.npy"
-META_FILE = "meta.json"
 # Graph degree and search breadth: recall@10 >= 0.99 on catalogue-like vectors at 100k x 64
 # (bench/ann_choice.py) at ~0.1 ms a query. efSearch grows with k (it must be >= k).
 HNSW_M = 16
@@ -119,47 +115,24 @@ class AnnIndex:
         return _best_per_row(rows.ravel(), sims.ravel())
 
     def save(self, directory: str | os.PathLike) -> Path:
-        """Write the index, its rows and a meta.json with the key and the file's digest into
+        """Write the index, its rows and a meta.json with the key and the files' digests into
         ``directory``, atomically: a reader sees the whole folder or none of it."""
-        target = Path(directory)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        def write(tmp: Path) -> dict:
             faiss_module().write_index(self.index, str(tmp / INDEX_FILE))
             np.save(tmp / ROWS_FILE, self.rows, allow_pickle=False)
-            meta = {"format": ANN_FORMAT, "key": self.key, "dim": self.dim, "count": len(self.rows),
+            return {"format": ANN_FORMAT, "key": self.key, "dim": self.dim, "count": len(self.rows),
                     "index_digest": file_digest(tmp / INDEX_FILE), "rows_digest": file_digest(tmp / ROWS_FILE)}
-            (tmp / META_FILE).write_text(json.dumps(meta))
-            try:
-                os.rename(tmp, target)
-            except OSError:  # another process saved the same key first: theirs is as good
-                if not (target / META_FILE).exists():
-                    raise
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+
+        return folder_save(directory, write)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, key: str | None = None) -> "AnnIndex":
         """The index saved in ``directory``; with ``key``, it must be the index of those vectors.
         Raises ``AnnIndexError`` naming the folder and the fault if anything does not check."""
         d = Path(directory)
-        try:
-            meta = json.loads((d / META_FILE).read_text())
-        except (OSError, ValueError) as exc:
-            raise AnnIndexError(f"{d}: unreadable {META_FILE} ({exc})") from exc
-        if not isinstance(meta, dict) or meta.get("format") != ANN_FORMAT:
-            raise AnnIndexError(f"{d}: not an ANN index (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-        if key is not None and meta.get("key") != key:
-            raise AnnIndexError(f"{d}: index of other vectors (key {meta.get('key')!r}, expected {key!r})")
-        for name, field in ((INDEX_FILE, "index_digest"), (ROWS_FILE, "rows_digest")):
-            path = d / name
-            if not path.is_file():
-                raise AnnIndexError(f"{d}: {name} is missing")
-            if file_digest(path) != meta.get(field):
-                raise AnnIndexError(f"{d}: {name} is corrupt (its digest does not match {META_FILE})")
+        meta = folder_meta_checked(d, format=ANN_FORMAT, key=key,
+                                   files={INDEX_FILE: "index_digest", ROWS_FILE: "rows_digest"},
+                                   error=AnnIndexError, kind="an ANN index", foreign="index of other vectors")
         faiss = faiss_module()
         try:
             # The vectors stay in the file, mapped: every process that loads this index shares
@@ -169,7 +142,7 @@ class AnnIndex:
         except (RuntimeError, ValueError, OSError) as exc:
             raise AnnIndexError(f"{d}: cannot read the index ({exc})") from exc
         if index.ntotal != meta.get("count") or len(rows) != index.ntotal or index.d != meta.get("dim"):
-            raise AnnIndexError(f"{d}: index holds {index.ntotal} x {index.d}, meta.json says "
+            raise AnnIndexError(f"{d}: index holds {index.ntotal} x {index.d}, {META_FILE} says "
                                 f"{meta.get('count')} x {meta.get('dim')} ({len(rows)} rows)")
         index.hnsw.efSearch = EF_SEARCH
         if rows.dtype != np.int64:
