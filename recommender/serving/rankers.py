@@ -139,11 +139,6 @@ class PopularityContentRanker:
         return SparseScores(near, values, float(POPULARITY_WEIGHT))
 
 
-# Candidates a large catalog's similar-items answer reads from the index before it ranks them
-# by the full vectors: a scan of 100k x 512 floats (200 MB) per request was its whole cost.
-SIMILAR_CANDIDATES = 400
-
-
 def similar_scores(catalog: ServingCatalog, row: int, eligible: np.ndarray, k: int) -> np.ndarray | SparseScores:
     """Cosine of each catalog row's full vector with ``row``'s, -1 where unknown.
 
@@ -152,10 +147,9 @@ def similar_scores(catalog: ServingCatalog, row: int, eligible: np.ndarray, k: i
     the neighbours do not match, member-only items): then every row is, as in a small one.
     """
     vectors = catalog.vectors
-    if catalog.similarity_index is not None:
-        near, _ = catalog.similarity_index.search(catalog.fast_vectors[row], SIMILAR_CANDIDATES)
-        near = near[0][near[0] >= 0]
-        near = np.sort(near[eligible[near]])
+    if catalog.similar_neighbours is not None:
+        near, _ = catalog.similar_neighbours.max_similarity([row])  # ascending rows
+        near = near[eligible[near]]
         if len(near) >= 2 * k:
             return SparseScores(near, vectors[near] @ vectors[row], None)
     scores = vectors @ vectors[row]

@@ -101,10 +101,7 @@ def eligibility(
 ) -> np.ndarray:
     """Rows this customer may be shown. The single place that enforces exclusivity."""
     settings = recommender_settings()
-    mask = catalog.is_active.copy()
-    if settings.in_stock_only:
-        mask &= catalog.in_stock
-    mask &= catalog.tier_rank <= ctx.tier_rank
+    mask = catalog.showable(ctx.tier_rank, settings.in_stock_only).copy()
     purchased = settings.exclude_purchased if exclude_purchased is None else exclude_purchased
     if purchased and ctx.purchased_pks:
         rows = [catalog.pk_row[pk] for pk in ctx.purchased_pks if pk in catalog.pk_row]

@@ -265,13 +265,16 @@ def test_similar_items_through_the_index_match_the_exact_scan(large_catalog):
         return [[i.id for i in scenarios.recommend_similar("L0002", req).items] for req in asks]
 
     through_index = answers()
-    catalog.similarity_index = None  # the small-catalog path: every row compared
+    neighbours = catalog.similar_neighbours
+    catalog.similarity_index = catalog.similar_neighbours = None  # the small-catalog path: every row compared
     try:
         exact = answers()
     finally:
-        catalog.similarity_index = index
+        catalog.similarity_index, catalog.similar_neighbours = index, neighbours
     assert through_index == exact
     assert all(int(i[1:]) % 6 == 2 for i in through_index[0])  # L0002's own cluster (rings)
+    assert catalog.similar_neighbours.misses == 1  # the product's candidates searched once, then kept
+    assert answers() == through_index and catalog.similar_neighbours.misses == 1
     # no neighbour is a necklace: the filtered ask fell back to every row, and found necklaces
     assert len(through_index[1]) == 5 and all(int(i[1:]) % 2 == 1 for i in through_index[1])
 
