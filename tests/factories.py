@@ -79,3 +79,18 @@ class ItemImageFactory(factory.django.DjangoModelFactory):
     size_bytes = factory.LazyAttribute(lambda o: len(o.data))
     image = factory.LazyAttribute(lambda o: ContentFile(o.data, name="factory.png"))
     position = factory.Sequence(lambda n: n)
+
+
+def item_vectors_clustered(items, centres, spread: float, rng) -> None:
+    """Store one current 512-d unit vector per item: the centre of its cluster (``n %
+    len(centres)``) plus ``spread`` of noise, so nearest neighbours are known in advance."""
+    import numpy as np
+
+    from recommender.models import ItemVector
+
+    vectors = []
+    for n, item in enumerate(items):
+        v = centres[n % len(centres)] + spread * rng.standard_normal(centres.shape[1]).astype(np.float32)
+        vectors.append(ItemVector(item=item, status="current", vector=(v / np.linalg.norm(v)).astype("<f4").tobytes(),
+                                  dim=centres.shape[1], fusion_version="test", has_text=True))
+    ItemVector.objects.bulk_create(vectors)

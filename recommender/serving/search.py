@@ -60,17 +60,11 @@ class TextVectors:
 
     rows: np.ndarray  # catalogue rows, ascending
     matrix: np.ndarray  # (len(rows), dim)
-    size: int  # catalogue rows
-
-    @property
-    def has(self) -> np.ndarray:
-        has = np.zeros(self.size, dtype=bool)
-        has[self.rows] = True
-        return has
+    has: np.ndarray  # per catalogue row: encoded (made once, not per query)
 
     def scores(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the query's cosine with each row, 0 where not encoded; which rows are encoded)."""
-        scores = np.zeros(self.size, dtype=np.float32)
+        scores = np.zeros(len(self.has), dtype=np.float32)
         if len(self.rows):
             scores[self.rows] = self.matrix @ query
         return scores, self.has
@@ -101,7 +95,10 @@ def _text_matrix(catalog: ServingCatalog) -> TextVectors:
         order = sorted(found)
         matrix = (np.frombuffer(b"".join(found[r] for r in order), dtype="<f4").reshape(len(order), encoder.dim)
                   if order else np.zeros((0, encoder.dim), np.float32))
-        return TextVectors(np.array(order, dtype=np.int64), matrix, len(catalog))
+        rows = np.array(order, dtype=np.int64)
+        has = np.zeros(len(catalog), dtype=bool)
+        has[rows] = True
+        return TextVectors(rows, matrix, has)
 
     return _cached("text", (catalog.fingerprint, encoder.version), build)
 

@@ -15,7 +15,6 @@ from recommender.models import (
     Customer,
     Event,
     Item,
-    ItemVector,
     MerchandisingRule,
     RecommenderSettings,
 )
@@ -24,6 +23,7 @@ from recommender.serving import scenarios
 from recommender.serving.catalog import serving_catalog, serving_catalog_invalidate
 from recommender.serving.customers import customer_context
 from recommender.serving.rules import rules_active
+from tests.factories import item_vectors_clustered
 
 pytestmark = pytest.mark.django_db
 
@@ -112,12 +112,7 @@ def large_catalog(monkeypatch, tiers):
         for i in range(600)
     ])
     items = list(Item.objects.filter(external_id__startswith="L").order_by("id"))
-    vectors = []
-    for n, item in enumerate(items):
-        v = centres[n % 6] + 0.05 * rng.standard_normal(512).astype(np.float32)
-        vectors.append(ItemVector(item=item, status="current", vector=(v / np.linalg.norm(v)).astype("<f4").tobytes(),
-                                  dim=512, fusion_version="test", has_text=True))
-    ItemVector.objects.bulk_create(vectors)
+    item_vectors_clustered(items, centres, 0.05, rng)
     serving_catalog_invalidate()
     yield items
     serving_catalog_invalidate()

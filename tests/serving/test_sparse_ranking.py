@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from recommender.models import Customer, Event, Item, ItemVector, MembershipTier, MerchandisingRule
+from recommender.models import Customer, Event, Item, MembershipTier, MerchandisingRule
 from recommender.serving import catalog as catalog_mod
 from recommender.serving import scenarios
 from recommender.serving.catalog import serving_catalog, serving_catalog_invalidate
 from recommender.serving.rankers import PopularityContentRanker, SparseScores
+from tests.factories import item_vectors_clustered
 
 
 @pytest.fixture
@@ -31,12 +32,7 @@ def big(monkeypatch, tiers):
     ])
     items = list(Item.objects.filter(external_id__startswith="S").order_by("id"))
     centres = rng.standard_normal((9, 512)).astype(np.float32)
-    vectors = []
-    for n, item in enumerate(items):
-        v = centres[n % 9] + 0.3 * rng.standard_normal(512).astype(np.float32)
-        vectors.append(ItemVector(item=item, status="current", vector=(v / np.linalg.norm(v)).astype("<f4").tobytes(),
-                                  dim=512, fusion_version="test", has_text=True))
-    ItemVector.objects.bulk_create(vectors)
+    item_vectors_clustered(items, centres, 0.3, rng)
     buyers = Customer.objects.bulk_create([Customer(external_id=f"b{c}") for c in range(40)])
     now = timezone.now()
     popular = rng.zipf(1.4, size=600) % 300  # the first 300 items can be bought, skewed
